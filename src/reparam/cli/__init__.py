@@ -1,0 +1,17 @@
+"""``reparam`` command line. Each command lives in its own module and registers itself on
+import; add a module and one import line below to add a command."""
+
+from __future__ import annotations
+
+from reparam.cli.app import app
+
+
+def _register() -> None:
+    # Command modules, imported for their registration side effect.
+    from reparam.cli import version  # noqa: F401
+
+
+def main() -> None:
+    """Entry point of the ``reparam`` console script."""
+    _register()
+    app()

@@ -1,0 +1,97 @@
+"""The estimator protocol and the pieces every estimator shares.
+
+An estimator turns ``(f, q, num_samples)`` into a *surrogate*: a tensor whose value is the
+Monte Carlo estimate of ``E_q[f(z)]`` and whose gradient (by ordinary autograd) is the
+estimator's gradient estimate. ``rp.expect`` only validates its arguments and calls one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+CostFn = Callable[[Tensor], Tensor]
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """What every estimator implements: ``estimator(f, q, num_samples) -> surrogate``."""
+
+    def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor: ...
+
+
+def evaluations(estimator: object, q: Distribution, num_samples: int) -> int:
+    """Evaluations of ``f`` (per sample point) one estimate costs.
+
+    Estimators that evaluate ``f`` more than once per sample define
+    ``evaluations(q, num_samples)``; the default is ``num_samples``.
+    """
+    method = getattr(estimator, "evaluations", None)
+    if callable(method):
+        return int(method(q, num_samples))
+    return int(num_samples)
+
+
+def check_costs(costs: object, q: Distribution, num_samples: int) -> Tensor:
+    """Validate what ``f`` returned: a tensor shaped ``(num_samples, *q.batch_shape[:k])``."""
+    if not isinstance(costs, Tensor):
+        raise TypeError(
+            f"f must return a torch.Tensor of costs, got {type(costs).__name__}; "
+            "return e.g. `loss.sum(-1)` as a tensor with the sample dim first."
+        )
+    batch = tuple(q.batch_shape)
+    if costs.dim() == 0 or costs.shape[0] != num_samples:
+        raise ValueError(
+            f"f returned costs of shape {tuple(costs.shape)}, but its leading dim must be the "
+            f"sample dim of size num_samples={num_samples}; f receives samples shaped "
+            f"(num_samples, *batch_shape, *event_shape) = {(num_samples, *batch, *q.event_shape)} "
+            "and must keep dim 0 (reduce other dims, e.g. `.sum(-1)`, not `.sum()` or `.mean()`)."
+        )
+    rest = tuple(costs.shape[1:])
+    if rest != batch[: len(rest)]:
+        raise ValueError(
+            f"f returned costs of shape {tuple(costs.shape)}; after the sample dim they must be a "
+            f"prefix of q.batch_shape={batch} (one cost per leading batch element), so that each "
+            "cost can be credited to its own random variables. Sum the trailing dims inside f."
+        )
+    return costs
+
+
+def evaluate(f: CostFn, z: Tensor, q: Distribution, num_samples: int) -> Tensor:
+    """Call ``f`` on samples and validate its output."""
+    return check_costs(f(z), q, num_samples)
+
+
+def credit_log_prob(log_prob: Tensor, costs: Tensor) -> Tensor:
+    """Sum ``log_prob`` (shaped ``(n, *batch_shape)``) down to the shape of ``costs``.
+
+    Each cost element is credited with the log-density of the variables in its batch slice:
+    with costs shaped ``(n, *batch_shape[:k])`` the trailing ``len(batch_shape) - k`` dims are
+    summed.
+    """
+    extra = log_prob.dim() - costs.dim()
+    if extra > 0:
+        log_prob = log_prob.sum(dim=tuple(range(costs.dim(), log_prob.dim())))
+    return log_prob
+
+
+def score_surrogate(costs: Tensor, log_prob: Tensor, weights: Tensor) -> Tensor:
+    """Per-sample REINFORCE surrogate with zero extra value.
+
+    ``costs + weights.detach() * (log_prob - log_prob.detach())``: the value is ``costs`` and
+    the gradient is ``grad costs + weights * grad log_prob``.
+    """
+    return costs + weights.detach() * (log_prob - log_prob.detach())
+
+
+def zero_value(x: Tensor) -> Tensor:
+    """``x - x.detach()``: zero in value, ``grad x`` in gradient."""
+    return x - x.detach()
+
+
+def sample_shape_for(num_samples: int) -> torch.Size:
+    return torch.Size((num_samples,))

@@ -1,0 +1,151 @@
+"""Measure-valued (weak-derivative) gradient estimator."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.distributions import Bernoulli, Distribution, Exponential, Independent, Normal, Poisson
+
+from reparam.estimators.base import CostFn, evaluate, zero_value
+
+# (parameter, constant c, positive samples, negative samples), all shaped like the base sample.
+Decomposition = tuple[Tensor, Tensor, Tensor, Tensor]
+Decomposer = Callable[[Distribution, Tensor], list[Decomposition]]
+
+
+def _normal(q: Normal, z: Tensor) -> list[Decomposition]:
+    loc, scale = q.loc.expand(q.batch_shape), q.scale.expand(q.batch_shape)
+    mu, sigma = loc.detach(), scale.detach()
+    # d/d loc: c = 1/(sigma sqrt(2 pi)), p+ = mu + sigma W, p- = mu - sigma W, W ~ Rayleigh(1)
+    # (Weibull(sqrt 2, 2)); the same W on both sides (common random numbers).
+    rayleigh = torch.sqrt(2.0 * torch.empty_like(z).exponential_())
+    loc_term = (loc, 1.0 / (sigma * math.sqrt(2.0 * math.pi)), mu + sigma * rayleigh, mu - sigma * rayleigh)
+    # d/d scale: c = 1/sigma, p+ = double-sided Maxwell(mu, sigma), p- = N(mu, sigma^2);
+    # both sides share the random sign.
+    sign = torch.where(torch.rand_like(z) < 0.5, -1.0, 1.0).to(z.dtype)
+    maxwell = torch.sqrt(2.0 * torch._standard_gamma(torch.full_like(z, 1.5)))
+    scale_term = (
+        scale,
+        1.0 / sigma,
+        mu + sigma * sign * maxwell,
+        mu + sigma * sign * torch.randn_like(z).abs(),
+    )
+    return [loc_term, scale_term]
+
+
+def _exponential(q: Exponential, z: Tensor) -> list[Decomposition]:
+    rate = q.rate.expand(q.batch_shape)
+    lam = rate.detach()
+    # d/d rate: c = 1/rate, p+ = Exp(rate), p- = Gamma(2, rate) = p+ + an independent Exp(rate).
+    first = torch.empty_like(z).exponential_() / lam
+    second = torch.empty_like(z).exponential_() / lam
+    return [(rate, 1.0 / lam, first, first + second)]
+
+
+def _poisson(q: Poisson, z: Tensor) -> list[Decomposition]:
+    rate = q.rate.expand(q.batch_shape)
+    # d/d rate: c = 1, p+ = 1 + Poisson(rate), p- = Poisson(rate), sharing the draw.
+    k = torch.poisson(rate.detach().expand_as(z))
+    return [(rate, torch.ones_like(rate.detach()), k + 1.0, k)]
+
+
+def _bernoulli(q: Bernoulli, z: Tensor) -> list[Decomposition]:
+    probs = q.probs.expand(q.batch_shape)
+    # d/d probs: c = 1, p+ = delta_1, p- = delta_0 (logits get the chain rule through probs).
+    return [(probs, torch.ones_like(probs.detach()), torch.ones_like(z), torch.zeros_like(z))]
+
+
+DECOMPOSITIONS: dict[type, Decomposer] = {
+    Normal: _normal,
+    Exponential: _exponential,
+    Poisson: _poisson,
+    Bernoulli: _bernoulli,
+}
+
+
+def _base(q: Distribution) -> Distribution:
+    while isinstance(q, Independent):
+        q = q.base_dist
+    return q
+
+
+def _decomposer(q: Distribution) -> Decomposer:
+    base = _base(q)
+    for kind, decomposer in DECOMPOSITIONS.items():
+        if type(base) is kind:
+            return decomposer
+    supported = ", ".join(k.__name__ for k in DECOMPOSITIONS)
+    raise TypeError(
+        f"MeasureValued() does not support {type(base).__name__}; it has weak derivatives for "
+        f"{supported} (and Independent of them). Use rp.ScoreFunction() for any q with "
+        "log_prob, or rp.Pathwise() for a q with rsample."
+    )
+
+
+@dataclass(frozen=True)
+class MeasureValued:
+    r"""Measure-valued gradients from weak derivatives, one parameter coordinate at a time.
+
+    The derivative of a density in one parameter splits into a difference of two densities:
+    :math:`\partial_\theta q_\theta(z) = c_\theta\,(q^+_\theta(z) - q^-_\theta(z))`, so
+
+    .. math::
+        \partial_{\theta_d} \mathbb{E}_{q_\theta}[f(z)]
+        = c_{\theta_d}\big(\mathbb{E}_{q^+}[f(z^{+d})] - \mathbb{E}_{q^-}[f(z^{-d})]\big),
+
+    where :math:`z^{\pm d}` is a sample of ``q`` whose ``d``-th coordinate is redrawn from
+    :math:`q^\pm` (the other coordinates shared). Decompositions used (Mohamed et al. 2020,
+    table 1): Normal loc: :math:`c = 1/(\sigma\sqrt{2\pi})`, :math:`\mu \pm \sigma W` with
+    :math:`W` Rayleigh (Weibull(sqrt 2, 2)); Normal scale: :math:`c = 1/\sigma`,
+    double-sided Maxwell minus Normal; Exponential rate: :math:`c = 1/\lambda`, Exponential
+    minus Gamma(2, rate); Poisson rate: :math:`c = 1`, ``1 + Poisson`` minus Poisson;
+    Bernoulli probs: :math:`c = 1`, 1 minus 0. Positive and negative samples share their
+    random numbers (coupling), which lowers the variance without bias.
+
+    Unbiased for any integrable ``f`` (no differentiability needed). Gradients reach
+    ``logits`` and anything upstream of the parameters by the chain rule. Cost:
+    ``num_samples * (1 + 2 * P * D)`` evaluations of ``f`` (``P`` parameters of ``D``
+    coordinates each), done in one batched call of ``f``.
+
+    Reference: Pflug, "Sampling derivatives of probabilities", Computing 1989; Mohamed, Rosca,
+    Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine Learning", JMLR 2020,
+    section 6.
+    """
+
+    def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
+        decompose = _decomposer(q)
+        base = _base(q)
+        with torch.no_grad():
+            z = q.sample((num_samples,))
+        costs = evaluate(f, z, q, num_samples)
+        surrogate = costs.mean(0)
+
+        coords = base.batch_shape.numel()
+        flat = z.reshape(num_samples, coords)
+        terms = decompose(base, z)
+        mask = torch.eye(coords, dtype=torch.bool, device=z.device).unsqueeze(1)
+        batches = []
+        for _, _, plus, minus in terms:
+            for side in (plus, minus):
+                side = side.detach().reshape(1, num_samples, coords)
+                batches.append(torch.where(mask, side, flat.unsqueeze(0)))
+        stacked = torch.cat(batches).reshape(-1, *z.shape[1:])
+        total = stacked.shape[0]
+        values = evaluate(f, stacked, q, total).detach()
+        values = values.reshape(len(terms), 2, coords, num_samples, *costs.shape[1:])
+        cost_dims = costs.dim() - 1
+        for index, (param, constant, _, _) in enumerate(terms):
+            difference = (values[index, 0] - values[index, 1]).mean(1)  # (coords, *cost_shape)
+            weight = constant.reshape(coords, *([1] * cost_dims)) * difference
+            param_flat = zero_value(param.reshape(coords)).reshape(coords, *([1] * cost_dims))
+            surrogate = surrogate + (weight * param_flat).sum(0).to(surrogate.dtype)
+        return surrogate
+
+    def evaluations(self, q: Distribution, num_samples: int) -> int:
+        base = _base(q)
+        terms = 2 if type(base) is Normal else 1
+        return num_samples * (1 + 2 * terms * base.batch_shape.numel())

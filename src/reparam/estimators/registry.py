@@ -1,0 +1,37 @@
+"""Estimators by name, for the command line and ``rp.compare`` tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reparam.baselines import DeltaMethod, LeaveOneOut, MovingAverage
+from reparam.estimators.base import Estimator
+from reparam.estimators.measure_valued import MeasureValued
+from reparam.estimators.pathwise import Pathwise
+from reparam.estimators.score_function import ScoreFunction
+
+EstimatorFactory = Callable[[], Estimator]
+
+ESTIMATORS: dict[str, EstimatorFactory] = {
+    "pathwise": Pathwise,
+    "reinforce": ScoreFunction,
+    "reinforce-ma": lambda: ScoreFunction(baseline=MovingAverage()),
+    "reinforce-loo": lambda: ScoreFunction(baseline=LeaveOneOut()),
+    "reinforce-delta": lambda: ScoreFunction(baseline=DeltaMethod()),
+    "measure-valued": MeasureValued,
+}
+
+
+def register_estimator(name: str, factory: EstimatorFactory) -> None:
+    """Make ``factory()`` available as ``name`` on the command line."""
+    if name in ESTIMATORS:
+        raise ValueError(f"estimator name {name!r} is already registered")
+    ESTIMATORS[name] = factory
+
+
+def make_estimator(name: str) -> Estimator:
+    """A fresh estimator by registered name (stateful baselines are never shared)."""
+    if name not in ESTIMATORS:
+        known = ", ".join(sorted(ESTIMATORS))
+        raise KeyError(f"unknown estimator {name!r}; choose from: {known}")
+    return ESTIMATORS[name]()
