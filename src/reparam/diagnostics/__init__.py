@@ -1,0 +1,2 @@
+"""reparam.diagnostics (see DESIGN.md)."""
+__all__: list[str] = []

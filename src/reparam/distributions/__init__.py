@@ -1,0 +1,1 @@
+"""reparam.distributions (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""reparam.models (see DESIGN.md)."""

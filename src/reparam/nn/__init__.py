@@ -1,0 +1,1 @@
+"""reparam.nn (see DESIGN.md)."""

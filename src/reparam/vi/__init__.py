@@ -1,0 +1,1 @@
+"""reparam.vi (see DESIGN.md)."""
