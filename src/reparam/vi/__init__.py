@@ -1,1 +1,5 @@
-"""reparam.vi (see DESIGN.md)."""
+"""Black-box variational inference: ELBO, sticking-the-landing, variational families, ``fit``."""
+
+from reparam.vi.detach import detach_parameters, register_detach
+
+__all__ = ["detach_parameters", "register_detach"]
