@@ -1,5 +1,6 @@
 """Black-box variational inference: ELBO, sticking-the-landing, variational families, ``fit``."""
 
 from reparam.vi.detach import detach_parameters, register_detach
+from reparam.vi.iwae import iwae_bound, log_weights
 
-__all__ = ["detach_parameters", "register_detach"]
+__all__ = ["detach_parameters", "iwae_bound", "log_weights", "register_detach"]
