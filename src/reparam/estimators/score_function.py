@@ -7,7 +7,10 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from reparam.baselines.base import Baseline
+from reparam.baselines.delta_method import DeltaMethod
+from reparam.baselines.leave_one_out import LeaveOneOut
 from reparam.estimators.base import CostFn, credit_log_prob, evaluate, score_surrogate
+from reparam.estimators.sampling import ImportanceSampling, Sampler, draw, weights_for
 
 
 class ScoreFunction:
@@ -29,6 +32,13 @@ class ScoreFunction:
     Args:
         baseline: ``None`` or a :mod:`reparam.baselines` object
             (``MovingAverage``, ``LeaveOneOut``, ``Learned``, ``DeltaMethod``).
+        sampling: ``None`` (i.i.d. ``q.sample``) or a sampler from
+            :mod:`reparam.estimators.sampling` (``Antithetic()``, ``Stratified()``, ``QMC()``,
+            ``ImportanceSampling(scale)``); each row is still marginally ``q`` (or reweighted to
+            it), so ``f(z_n) grad log q(z_n)`` stays unbiased term by term. Samplers whose rows
+            are dependent cannot be combined with baselines built from the other rows
+            (``LeaveOneOut``, ``DeltaMethod``): the baseline would no longer be independent of
+            the sample it is paired with.
 
     References:
         Williams, "Simple statistical gradient-following algorithms for connectionist
@@ -36,13 +46,29 @@ class ScoreFunction:
         estimation for stochastic systems", CACM 1990; Mohamed et al., JMLR 2020, section 4.
     """
 
-    def __init__(self, baseline: Baseline | None = None) -> None:
+    def __init__(self, baseline: Baseline | None = None, sampling: Sampler | None = None) -> None:
         if baseline is not None and not isinstance(baseline, Baseline):
             raise TypeError(
                 f"baseline must be None or a reparam.baselines object (MovingAverage(), "
                 f"LeaveOneOut(), Learned(module), DeltaMethod()), got {type(baseline).__name__}."
             )
+        if sampling is not None and not isinstance(sampling, Sampler):
+            raise TypeError(
+                f"sampling must be None or a sampler such as rp.Antithetic(), rp.QMC(), got "
+                f"{type(sampling).__name__}."
+            )
+        if (
+            sampling is not None
+            and not isinstance(sampling, ImportanceSampling)
+            and isinstance(baseline, (LeaveOneOut, DeltaMethod))
+        ):
+            raise ValueError(
+                f"sampling={sampling!r} draws dependent samples, and baseline={baseline!r} is built "
+                "from the other samples of the batch, which makes the estimator biased; use "
+                "baseline=MovingAverage() or Learned(...) with this sampler, or sampling=None."
+            )
         self.baseline = baseline
+        self.sampling = sampling
 
     @property
     def min_samples(self) -> int:
@@ -54,8 +80,12 @@ class ScoreFunction:
                 f"{self!r} needs num_samples >= {self.min_samples}, got num_samples="
                 f"{num_samples}; raise num_samples or use baseline=MovingAverage()."
             )
+        log_w = None
         with torch.no_grad():
-            z = q.sample((num_samples,))
+            if self.sampling is None:
+                z = q.sample((num_samples,))
+            else:
+                z, log_w = draw(self.sampling, q, num_samples)
         costs = evaluate(f, z, q, num_samples)
         log_prob = credit_log_prob(q.log_prob(z), costs)
         weights = costs.detach()
@@ -64,11 +94,17 @@ class ScoreFunction:
             control = self.baseline(costs.detach(), z, q, f)
             weights = weights - control.value
             correction = control.correction
-        surrogate = score_surrogate(costs, log_prob, weights).mean(0)
+        per_sample = score_surrogate(costs, log_prob, weights)
+        importance = weights_for(log_w, costs)
+        if importance is not None:
+            per_sample = importance * per_sample
+        surrogate = per_sample.mean(0)
         return surrogate if correction is None else surrogate + correction
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return num_samples + int(getattr(self.baseline, "extra_evaluations", 0))
 
     def __repr__(self) -> str:
-        return f"ScoreFunction(baseline={self.baseline!r})"
+        if self.sampling is None:
+            return f"ScoreFunction(baseline={self.baseline!r})"
+        return f"ScoreFunction(baseline={self.baseline!r}, sampling={self.sampling!r})"

@@ -1,0 +1,298 @@
+r"""Variance reduction by better sampling: antithetic pairs, Latin-hypercube stratification,
+randomised quasi-Monte Carlo and importance sampling of the base noise.
+
+Every sampler draws the *standard normal base noise* :math:`\epsilon` of a reparameterizable
+``q`` (shape ``(num_samples, *noise_shape)``, see :func:`noise_transform`) together with
+log-weights, and the transform :math:`z = g_\phi(\epsilon)` turns it into samples that carry
+gradients. Each noise row is marginally :math:`\mathcal N(0, I)` (or is importance-weighted
+back to it), so for any integrable ``f``
+
+.. math::
+    \mathbb E\Big[\frac1N \sum_n w_n f(g_\phi(\epsilon_n))\Big] = \mathbb E_{q_\phi}[f(z)],
+
+and, ``g_\phi`` being differentiable, the same holds for the gradient: every sampler keeps
+the pathwise (and the score-function) estimator unbiased; only the dependence *between* rows
+changes, which is where the variance goes down. Use them as
+``rp.Pathwise(sampling=rp.Antithetic())`` or ``rp.ScoreFunction(sampling=rp.QMC())``.
+
+Supported ``q``: ``Normal``, ``MultivariateNormal``, ``LowRankMultivariateNormal``,
+``Independent`` of a supported base, and any univariate distribution with an ``icdf``
+(``z = F^{-1}(\Phi(\epsilon))``: Uniform, Exponential, Laplace, Cauchy, ...).
+
+References:
+    Owen, "Monte Carlo theory, methods and examples", 2013, chapters 8-10 and 17.
+    Buchholz, Wenzel & Mandt, "Quasi-Monte Carlo Variational Inference", ICML 2018.
+    Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine Learning",
+    JMLR 2020, section 7 (variance reduction).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+from torch.distributions import (
+    Distribution,
+    Independent,
+    LowRankMultivariateNormal,
+    MultivariateNormal,
+    Normal,
+)
+
+Transform = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class NoiseTransform:
+    """``z = fn(eps)`` for standard-normal ``eps`` shaped ``(n, *noise_shape)``;
+    ``noise_shape`` starts with ``q.batch_shape`` so weights can be credited per batch element."""
+
+    noise_shape: torch.Size
+    fn: Transform
+
+
+def _normal(q: Normal) -> NoiseTransform:
+    return NoiseTransform(q.batch_shape, lambda eps: q.loc + q.scale * eps)
+
+
+def _independent(q: Independent) -> NoiseTransform:
+    return noise_transform(q.base_dist)
+
+
+def _multivariate_normal(q: MultivariateNormal) -> NoiseTransform:
+    tril = q._unbroadcasted_scale_tril
+
+    def fn(eps: Tensor) -> Tensor:
+        return q.loc + (tril @ eps.unsqueeze(-1)).squeeze(-1)
+
+    return NoiseTransform(q.batch_shape + q.event_shape, fn)
+
+
+def _low_rank(q: LowRankMultivariateNormal) -> NoiseTransform:
+    rank = q.cov_factor.shape[-1]
+    dim = q.event_shape[0]
+
+    def fn(eps: Tensor) -> Tensor:
+        low, diag = eps[..., :rank], eps[..., rank:]
+        return q.loc + (q.cov_factor @ low.unsqueeze(-1)).squeeze(-1) + q.cov_diag.sqrt() * diag
+
+    return NoiseTransform(q.batch_shape + torch.Size((rank + dim,)), fn)
+
+
+def _has_icdf(q: Distribution) -> bool:
+    return type(q).icdf is not Distribution.icdf and q.event_shape == torch.Size()
+
+
+def _inverse_cdf(q: Distribution) -> NoiseTransform:
+    def fn(eps: Tensor) -> Tensor:
+        u = torch.special.ndtr(eps)
+        tiny = torch.finfo(u.dtype).eps
+        return q.icdf(u.clamp(tiny, 1.0 - tiny))
+
+    return NoiseTransform(q.batch_shape, fn)
+
+
+TRANSFORMS: dict[type, Callable[[Distribution], NoiseTransform]] = {
+    Normal: _normal,  # type: ignore[dict-item]
+    Independent: _independent,  # type: ignore[dict-item]
+    MultivariateNormal: _multivariate_normal,  # type: ignore[dict-item]
+    LowRankMultivariateNormal: _low_rank,  # type: ignore[dict-item]
+}
+
+
+def noise_transform(q: Distribution) -> NoiseTransform:
+    """The standard-normal reparameterization of ``q`` used by the samplers."""
+    builder = TRANSFORMS.get(type(q))
+    if builder is not None:
+        return builder(q)
+    if _has_icdf(q):
+        return _inverse_cdf(q)
+    supported = ", ".join(k.__name__ for k in TRANSFORMS)
+    raise TypeError(
+        f"sampling= options need a known transform of standard normal noise, and "
+        f"{type(q).__name__} has none (supported: {supported}, Independent of them, and univariate "
+        "distributions with icdf). Drop sampling= (plain i.i.d. sampling) for this q."
+    )
+
+
+def _dtype(q: Distribution) -> torch.dtype:
+    mean = q.mean
+    return mean.dtype if mean.is_floating_point() else torch.get_default_dtype()
+
+
+def _device(q: Distribution) -> torch.device:
+    return q.mean.device
+
+
+def _clamped_ndtri(u: Tensor) -> Tensor:
+    # u in [0, 1) from Sobol / strata; keep it strictly inside so ndtri stays finite. The
+    # clamp moves probability mass of at most 2 * eps: a bias far below Monte Carlo error.
+    tiny = torch.finfo(u.dtype).eps
+    return torch.special.ndtri(u.clamp(tiny, 1.0 - tiny))
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """``sampler.noise(shape, num_samples, dtype, device) -> (eps, log_weights | None)``;
+    ``eps`` shaped ``(num_samples, *shape)``, log-weights shaped like ``eps`` (summed later)."""
+
+    def noise(
+        self, shape: torch.Size, num_samples: int, dtype: torch.dtype, device: torch.device
+    ) -> tuple[Tensor, Tensor | None]: ...
+
+
+@dataclass(frozen=True)
+class Antithetic:
+    r"""Antithetic pairs: draw :math:`N/2` noise rows :math:`\epsilon` and use both
+    :math:`\epsilon` and :math:`-\epsilon` (for an ``icdf`` family, :math:`u` and :math:`1-u`).
+
+    Each row is marginally :math:`\mathcal N(0, I)`, so the mean over rows is unbiased; the
+    pair is negatively correlated for monotone ``f``, and for ``f`` linear in ``z`` around the
+    mean the odd part cancels exactly. Needs an even ``num_samples``. Cost: no extra
+    evaluations. Reference: Hammersley & Morton, "A new Monte Carlo technique: antithetic
+    variates", 1956; Owen 2013, section 8.2.
+    """
+
+    def noise(
+        self, shape: torch.Size, num_samples: int, dtype: torch.dtype, device: torch.device
+    ) -> tuple[Tensor, Tensor | None]:
+        if num_samples % 2:
+            raise ValueError(
+                f"Antithetic() pairs samples, so num_samples must be even; got {num_samples}. "
+                f"Use num_samples={num_samples + 1}."
+            )
+        half = torch.randn((num_samples // 2, *shape), dtype=dtype, device=device)
+        return torch.cat([half, -half]), None
+
+
+@dataclass(frozen=True)
+class Stratified:
+    r"""Stratified sampling of every noise coordinate (Latin hypercube sampling).
+
+    For each coordinate :math:`d` independently, the unit interval is cut into :math:`N`
+    strata and each sample takes one of them: :math:`u_{n,d} = (\pi_d(n) + v_{n,d}) / N` with
+    :math:`\pi_d` a uniform random permutation and :math:`v \sim U(0,1)`; then
+    :math:`\epsilon = \Phi^{-1}(u)`. Each row is marginally uniform, so the estimator is
+    unbiased; the variance of additive (main-effect) parts of ``f`` drops from :math:`O(1/N)`
+    to :math:`o(1/N)` and never exceeds :math:`N/(N-1)` times the i.i.d. variance.
+    Cost: no extra evaluations. Reference: McKay, Beckman & Conover, Technometrics 1979;
+    Owen 2013, section 10.3.
+    """
+
+    def noise(
+        self, shape: torch.Size, num_samples: int, dtype: torch.dtype, device: torch.device
+    ) -> tuple[Tensor, Tensor | None]:
+        work = torch.float64
+        coords = (num_samples, *shape)
+        ranks = torch.rand(coords, device=device).argsort(0).to(work)
+        u = (ranks + torch.rand(coords, dtype=work, device=device)) / num_samples
+        return _clamped_ndtri(u).to(dtype), None
+
+
+@dataclass(frozen=True)
+class QMC:
+    r"""Randomised quasi-Monte Carlo: scrambled Sobol points pushed through :math:`\Phi^{-1}`.
+
+    The :math:`N` rows are the first points of an Owen-scrambled Sobol sequence in
+    :math:`[0,1)^D` (``torch.quasirandom.SobolEngine(D, scramble=True)`` seeded from torch's
+    global generator, so ``torch.manual_seed`` makes it reproducible); the scrambling makes
+    each point marginally uniform, hence the estimator unbiased, while the points jointly
+    cover the cube far more evenly than i.i.d. draws. For smooth ``f`` the variance decays
+    like :math:`O(N^{-2})` or faster instead of :math:`O(N^{-1})` (Buchholz et al. 2018);
+    powers of two for :math:`N` balance best. ``D`` (the noise size of one sample, see
+    :func:`noise_transform`) must be at most 21201. Cost: no extra evaluations.
+    Reference: Buchholz, Wenzel & Mandt, "Quasi-Monte Carlo Variational Inference",
+    ICML 2018; Owen, "Scrambling Sobol' and Niederreiter-Xing points", J. Complexity 1998.
+    """
+
+    def noise(
+        self, shape: torch.Size, num_samples: int, dtype: torch.dtype, device: torch.device
+    ) -> tuple[Tensor, Tensor | None]:
+        dim = max(1, math.prod(shape))
+        if dim > torch.quasirandom.SobolEngine.MAXDIM:
+            raise ValueError(
+                f"QMC() draws Sobol points of dimension {dim}, above SobolEngine's maximum "
+                f"{torch.quasirandom.SobolEngine.MAXDIM}; use Stratified() or Antithetic() "
+                "for a q this large."
+            )
+        seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        engine = torch.quasirandom.SobolEngine(dim, scramble=True, seed=seed)
+        u = engine.draw(num_samples, dtype=torch.float64).to(device)
+        return _clamped_ndtri(u).reshape(num_samples, *shape).to(dtype), None
+
+
+@dataclass(frozen=True)
+class ImportanceSampling:
+    r"""Importance sampling of the base noise from a wider Gaussian, :math:`\mathcal N(0, s^2)`.
+
+    Rows are drawn as :math:`\epsilon \sim r = \mathcal N(0, s^2 I)` and weighted by
+    :math:`w = p(\epsilon)/r(\epsilon)`, :math:`p = \mathcal N(0, I)`:
+
+    .. math::
+        \mathbb E_p[f(g_\phi(\epsilon))] = \mathbb E_r[w(\epsilon) f(g_\phi(\epsilon))],
+
+    and since ``w`` does not depend on :math:`\phi` the pathwise gradient of the weighted
+    mean is unbiased too. With :math:`s > 1` the tails of ``q`` are visited more often, which
+    helps costs that grow fast in the tails; the weights' variance grows like
+    :math:`(s^2/\sqrt{2s^2-1})^D` with the noise size ``D``, so keep ``s`` close to 1 in high
+    dimension (the estimator stays unbiased for any :math:`s > 1/\sqrt2`). Weights are
+    credited per batch element like log-densities. Cost: no extra evaluations.
+    Reference: Owen 2013, chapter 9; Mohamed et al. 2020, section 7.
+    """
+
+    scale: float = 1.2
+
+    def __post_init__(self) -> None:
+        if not self.scale > math.sqrt(0.5):
+            raise ValueError(
+                f"ImportanceSampling(scale) needs scale > 1/sqrt(2) ~ 0.707 for finite weight "
+                f"variance, got {self.scale}; values in [1, 1.5] are typical."
+            )
+
+    def noise(
+        self, shape: torch.Size, num_samples: int, dtype: torch.dtype, device: torch.device
+    ) -> tuple[Tensor, Tensor | None]:
+        eps = self.scale * torch.randn((num_samples, *shape), dtype=dtype, device=device)
+        # log N(e; 0, 1) - log N(e; 0, s^2) = log s - e^2 (1 - 1/s^2) / 2
+        log_w = math.log(self.scale) - 0.5 * eps.square() * (1.0 - 1.0 / self.scale**2)
+        return eps, log_w
+
+
+def draw(sampler: Sampler, q: Distribution, num_samples: int) -> tuple[Tensor, Tensor | None]:
+    """Samples ``z`` of ``q`` (carrying gradients to its parameters) and per-row log-weights
+    shaped ``(num_samples, *noise_shape)`` (``None`` when all weights are one)."""
+    if not isinstance(sampler, Sampler):
+        raise TypeError(
+            f"sampling must be None or a sampler such as rp.Antithetic(), rp.Stratified(), "
+            f"rp.QMC() or rp.ImportanceSampling(), got {type(sampler).__name__}."
+        )
+    transform = noise_transform(q)
+    eps, log_w = sampler.noise(transform.noise_shape, num_samples, _dtype(q), _device(q))
+    return transform.fn(eps), log_w
+
+
+def weights_for(log_w: Tensor | None, costs: Tensor) -> Tensor | None:
+    """Importance weights summed (in log space) down to the shape of ``costs``."""
+    if log_w is None:
+        return None
+    extra = log_w.dim() - costs.dim()
+    if extra > 0:
+        log_w = log_w.sum(dim=tuple(range(costs.dim(), log_w.dim())))
+    return log_w.exp().to(costs.dtype)
+
+
+__all__ = [
+    "QMC",
+    "Antithetic",
+    "ImportanceSampling",
+    "NoiseTransform",
+    "Sampler",
+    "Stratified",
+    "draw",
+    "noise_transform",
+    "weights_for",
+]
