@@ -1,0 +1,195 @@
+"""The mean-field Gaussian layer every Bayesian layer shares, and its three gradient estimators.
+
+A layer computes ``y = op(x, W) + b`` with independent Gaussian weights
+``W_ij ~ N(mu_ij, sigma_ij^2)``, ``sigma = softplus(rho)`` (Blundell et al. 2015), and a bias
+``b ~ N(mu_b, sigma_b^2)`` alike. ``op`` is linear in ``W`` (a matrix product or a convolution).
+Three Monte Carlo estimators of ``E_q[loss]`` use the same parameters ``(mu, rho)``:
+
+``"reparam"`` (shared-weight reparameterization)
+    One ``W = mu + sigma * eps`` per forward pass, shared by every example of the batch. The
+    examples' gradients are correlated through the shared ``eps``, so the part of the gradient
+    variance caused by the weight noise does not shrink with the batch size.
+``"local"`` (local reparameterization; Kingma, Salimans & Welling 2015, "Variational Dropout and
+the Local Reparameterization Trick")
+    Samples the pre-activations instead of the weights: since ``y`` is linear in the Gaussian
+    ``W``, ``y ~ N(op(x, mu) + mu_b, op(x^2, sigma^2) + sigma_b^2)``, drawn independently per
+    example (and per output unit). Cost: two ``op`` calls. For convolutions this is exact for
+    each output element's marginal but drops the correlation between spatial positions that a
+    shared kernel creates.
+``"flipout"`` (Wen, Vicol, Ba, Tran & Grosse 2018, "Flipout: Efficient Pseudo-Independent Weight
+Perturbations on Mini-Batches")
+    One perturbation ``dW = sigma * eps`` per batch, decorrelated per example by random signs:
+    ``y_n = op(x_n, mu) + mu_b + r_n * (op(x_n * s_n, dW) + db)`` with ``r_n, s_n`` uniform on
+    ``{-1, +1}``. As ``dW`` is symmetric about 0, ``dW * (r s^T)`` has the law of ``dW``, so each
+    example sees exactly the right weight distribution, while different examples' perturbations
+    are uncorrelated. Cost: two ``op`` calls and two sign draws. The bias perturbation is treated
+    as the weight of a constant input (``s = 1``) and flipped by ``r_n`` too.
+
+For a single input all three give the same distribution of ``y`` (Gaussian with the mean and
+variance above); they differ in the correlation between examples, hence in gradient variance.
+The estimator is a plain attribute, settable at any time: ``layer.estimator = "local"``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reparam.nn.priors import NormalPrior, Prior
+
+EstimatorName = Literal["reparam", "local", "flipout"]
+ESTIMATORS: tuple[str, ...] = ("reparam", "local", "flipout")
+_VARIANCE_FLOOR = 1e-30
+
+
+def inverse_softplus(value: float) -> float:
+    """``rho`` with ``softplus(rho) = value`` (stable for small and large ``value``)."""
+    return value + math.log(-math.expm1(-value))
+
+
+def check_estimator(estimator: object) -> str:
+    if estimator not in ESTIMATORS:
+        raise ValueError(
+            f"estimator must be one of {ESTIMATORS}, got {estimator!r}: 'reparam' samples one weight "
+            "matrix per batch, 'local' samples pre-activations per example, 'flipout' decorrelates "
+            "one weight sample per example with random signs."
+        )
+    return str(estimator)
+
+
+def random_sign(like: Tensor) -> Tensor:
+    """Independent uniform ``{-1, +1}`` entries shaped like ``like``."""
+    return torch.empty_like(like).bernoulli_(0.5).mul_(2.0).sub_(1.0)
+
+
+class BayesianModule(nn.Module):
+    """Marker base class: a module whose ``kl_divergence()`` enters the ELBO. Subclass it for
+    your own Bayesian modules and :func:`reparam.nn.kl_divergence` will find them."""
+
+    def kl_divergence(self) -> Tensor:
+        raise NotImplementedError
+
+
+class BayesLayer(BayesianModule):
+    """Mean-field Gaussian weights ``N(mu, softplus(rho)^2)`` and a prior; subclasses define
+    ``_op(x, weight, bias)`` (linear in ``weight``) and ``_check_input(x)``.
+
+    Args:
+        weight_shape: shape of ``W``.
+        fan_in: inputs per output unit (sets the initial spread of the means).
+        bias: learn a Bayesian bias.
+        estimator: ``"reparam"``, ``"local"`` or ``"flipout"``.
+        prior: a :class:`~reparam.nn.priors.Prior`; default ``NormalPrior(0, 1)``.
+        init_scale: initial posterior standard deviation ``sigma``; default ``0.1 / sqrt(fan_in)``,
+            a tenth of the spread of the initial means, so training starts close to a
+            deterministic network with the usual (Kaiming-uniform) initialisation.
+    """
+
+    def __init__(
+        self,
+        weight_shape: tuple[int, ...],
+        fan_in: int,
+        bias: bool,
+        estimator: EstimatorName,
+        prior: Prior | None,
+        init_scale: float | None,
+    ) -> None:
+        super().__init__()
+        if prior is not None and not isinstance(prior, Prior):
+            raise TypeError(
+                f"prior must be a reparam.nn.Prior (e.g. NormalPrior(0.0, 1.0)), got {type(prior).__name__}."
+            )
+        if init_scale is None:
+            init_scale = 0.1 / math.sqrt(fan_in)
+        if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"init_scale must be a positive finite standard deviation, got {init_scale!r}.")
+        self.estimator = estimator
+        self.fan_in = int(fan_in)
+        self.init_scale = float(init_scale)
+        self.prior = prior if prior is not None else NormalPrior(0.0, 1.0)
+        self.weight_mu = nn.Parameter(torch.empty(weight_shape))
+        self.weight_rho = nn.Parameter(torch.empty(weight_shape))
+        if bias:
+            self.bias_mu: nn.Parameter | None = nn.Parameter(torch.empty(weight_shape[0]))
+            self.bias_rho: nn.Parameter | None = nn.Parameter(torch.empty(weight_shape[0]))
+        else:
+            self.register_parameter("bias_mu", None)
+            self.register_parameter("bias_rho", None)
+        self.reset_parameters()
+
+    # -- configuration -------------------------------------------------------------------------
+    @property
+    def estimator(self) -> str:
+        return self._estimator
+
+    @estimator.setter
+    def estimator(self, value: EstimatorName) -> None:
+        self._estimator = check_estimator(value)
+
+    def reset_parameters(self) -> None:
+        """Means ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (torch's default for ``nn.Linear``/``Conv``),
+        ``rho = softplus^{-1}(init_scale)``."""
+        bound = 1.0 / math.sqrt(self.fan_in)
+        rho = inverse_softplus(self.init_scale)
+        with torch.no_grad():
+            self.weight_mu.uniform_(-bound, bound)
+            self.weight_rho.fill_(rho)
+            if self.bias_mu is not None and self.bias_rho is not None:
+                self.bias_mu.uniform_(-bound, bound)
+                self.bias_rho.fill_(rho)
+
+    @torch.no_grad()
+    def load_means(self, weight: Tensor, bias: Tensor | None) -> None:
+        """Set the posterior means to a trained deterministic layer's weights."""
+        if tuple(weight.shape) != tuple(self.weight_mu.shape):
+            raise ValueError(
+                f"weight of shape {tuple(weight.shape)} does not fit {tuple(self.weight_mu.shape)}."
+            )
+        self.weight_mu.copy_(weight)
+        if self.bias_mu is not None and bias is not None:
+            self.bias_mu.copy_(bias)
+
+    # -- posterior -----------------------------------------------------------------------------
+    @property
+    def weight_sigma(self) -> Tensor:
+        return F.softplus(self.weight_rho)
+
+    @property
+    def bias_sigma(self) -> Tensor | None:
+        return None if self.bias_rho is None else F.softplus(self.bias_rho)
+
+    def kl_divergence(self) -> Tensor:
+        """``KL(q(W, b) || p(W, b))``, summed over every weight (analytic or Monte Carlo, as the
+        prior allows)."""
+        kl = self.prior.kl(self.weight_mu, self.weight_sigma)
+        if self.bias_mu is not None:
+            kl = kl + self.prior.kl(self.bias_mu, F.softplus(self.bias_rho))
+        return kl
+
+    # -- forward -------------------------------------------------------------------------------
+    def _op(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def _check_input(self, x: Tensor) -> None:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        w_sigma = F.softplus(self.weight_rho)
+        b_sigma = None if self.bias_rho is None else F.softplus(self.bias_rho)
+        if self._estimator == "reparam":
+            weight = self.weight_mu + w_sigma * torch.randn_like(w_sigma)
+            bias = None if b_sigma is None else self.bias_mu + b_sigma * torch.randn_like(b_sigma)
+            return self._op(x, weight, bias)
+        mean = self._op(x, self.weight_mu, self.bias_mu)
+        if self._estimator == "local":
+            var = self._op(x * x, w_sigma * w_sigma, None if b_sigma is None else b_sigma * b_sigma)
+            return mean + torch.sqrt(var.clamp_min(_VARIANCE_FLOOR)) * torch.randn_like(mean)
+        delta_w = w_sigma * torch.randn_like(w_sigma)
+        delta_b = None if b_sigma is None else b_sigma * torch.randn_like(b_sigma)
+        perturbation = self._op(x * random_sign(x), delta_w, delta_b)
+        return mean + perturbation * random_sign(mean)
