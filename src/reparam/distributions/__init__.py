@@ -1,1 +1,34 @@
-"""reparam.distributions (see DESIGN.md)."""
+"""Pathwise gradients for continuous distributions (DESIGN.md section 3).
+
+* :class:`Implicit` and :class:`InverseCDF`: wrap any univariate continuous distribution.
+* :class:`TruncatedNormal`, :class:`VonMises`, :class:`MixtureSameFamily`: ``rsample`` where
+  torch has none.
+* :class:`Gamma`, :class:`Beta`, :class:`Dirichlet`, :class:`Chi2`, :class:`StudentT`,
+  :class:`InverseGamma`: torch's classes with gradients accurate for concentrations 1e-4..1e4.
+"""
+
+from reparam.distributions.beta import Beta
+from reparam.distributions.chi2 import Chi2
+from reparam.distributions.dirichlet import Dirichlet
+from reparam.distributions.gamma import Gamma
+from reparam.distributions.implicit import Implicit
+from reparam.distributions.inverse_cdf import InverseCDF
+from reparam.distributions.inverse_gamma import InverseGamma
+from reparam.distributions.mixture import MixtureSameFamily
+from reparam.distributions.student_t import StudentT
+from reparam.distributions.truncated_normal import TruncatedNormal
+from reparam.distributions.von_mises import VonMises
+
+__all__ = [
+    "Beta",
+    "Chi2",
+    "Dirichlet",
+    "Gamma",
+    "Implicit",
+    "InverseCDF",
+    "InverseGamma",
+    "MixtureSameFamily",
+    "StudentT",
+    "TruncatedNormal",
+    "VonMises",
+]

@@ -1,0 +1,43 @@
+"""Dirichlet with pathwise gradients through accurate log-space gamma draws."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.distributions import Dirichlet as _TorchDirichlet
+
+from reparam.distributions._gamma_grad import log_standard_gamma, standard_gamma_log_grad
+from reparam.distributions._surrogate import attach_gradients
+
+_Shape = torch.Size | tuple[int, ...]
+
+
+def log_gamma_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
+    """``log G``, ``G ~ Gamma(concentration, 1)`` shaped ``shape``, float64, with ``d log G/d alpha``."""
+    alpha = concentration.detach().double().expand(shape)
+    with torch.no_grad():
+        log_g = log_standard_gamma(alpha)
+        d_alpha = standard_gamma_log_grad(log_g, alpha)
+    return attach_gradients(log_g, [(concentration, d_alpha)])
+
+
+def dirichlet_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
+    """``softmax(log G)`` in float64, cast to ``concentration``'s dtype and kept inside (0, 1)."""
+    x = torch.softmax(log_gamma_rsample(concentration, shape), -1).to(concentration.dtype)
+    finfo = torch.finfo(x.dtype)
+    # Keep boundary values representable for log_prob without touching the gradient.
+    return x + (x.detach().clamp(finfo.tiny, 1.0 - finfo.eps / 2) - x.detach())
+
+
+class Dirichlet(_TorchDirichlet):
+    r"""``X = G / sum(G)``, ``G_i ~ Gamma(alpha_i, 1)``: ``X = softmax(log G)`` in log space.
+
+    Each ``log G_i`` carries the accurate implicit derivative ``d log G_i / d alpha_i`` (see
+    :class:`reparam.distributions.Gamma`), and autograd differentiates the softmax, so the
+    gradient of ``E[f(X)]`` is unbiased and stays finite for concentrations from 1e-4 to 1e4.
+    Reference: Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018.
+    """
+
+    def rsample(self, sample_shape: _Shape = ()) -> Tensor:
+        shape = self._extended_shape(torch.Size(sample_shape))
+        return dirichlet_rsample(self.concentration, shape)

@@ -1,0 +1,49 @@
+"""Gamma with pathwise gradients accurate for concentrations from 1e-4 to 1e4."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.distributions import Gamma as _TorchGamma
+
+from reparam.distributions._gamma_grad import standard_gamma_grad
+from reparam.distributions._surrogate import attach_gradients
+
+_Shape = torch.Size | tuple[int, ...]
+
+
+def gamma_rsample(concentration: Tensor, rate: Tensor, shape: torch.Size) -> Tensor:
+    r"""``z ~ Gamma(concentration, rate)`` shaped ``shape`` carrying accurate implicit gradients.
+
+    ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by torch's sampler; then
+    ``dz/dalpha = (dx/dalpha) / rate`` with ``dx/dalpha`` from
+    :func:`reparam.distributions._gamma_grad.standard_gamma_grad`, and ``dz/drate = -z/rate``.
+    """
+    alpha = concentration.detach().expand(shape)
+    with torch.no_grad():
+        x = torch._standard_gamma(alpha)
+        x = x.clamp_(min=torch.finfo(x.dtype).tiny)
+        z0 = x / rate.detach()
+        d_alpha = standard_gamma_grad(x, alpha) / rate.detach().double()
+        d_rate = -z0.double() / rate.detach().double()
+    return attach_gradients(z0, [(concentration, d_alpha), (rate, d_rate)])
+
+
+class Gamma(_TorchGamma):
+    r"""``torch.distributions.Gamma`` with more accurate reparameterized gradients.
+
+    Same sampler, same density; ``rsample`` attaches the implicit derivative
+
+    .. math::
+        \frac{dx}{d\alpha} = -\frac{\partial P(\alpha, x)/\partial \alpha}{p(x; \alpha)}
+
+    evaluated to about 1e-9 relative error in float64 (series for ``x <= 1``, central differences
+    of the regularised incomplete gamma function otherwise), where torch's rational
+    approximation (Jankowiak & Obermeyer, "Pathwise Derivatives Beyond the Reparameterization
+    Trick", ICML 2018) is within about 1e-4. Reference: Figurnov, Mohamed & Mnih, "Implicit
+    Reparameterization Gradients", NeurIPS 2018.
+    """
+
+    def rsample(self, sample_shape: _Shape = ()) -> Tensor:
+        shape = self._extended_shape(torch.Size(sample_shape))
+        return gamma_rsample(self.concentration, self.rate, shape)
