@@ -1,0 +1,285 @@
+"""``rp.compare``: several estimators side by side on one problem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from reparam.diagnostics import _engine, _format
+from reparam.diagnostics._engine import QLike
+from reparam.diagnostics.gradient_stats import ExactLike, GradientStats, gradient_stats
+from reparam.estimators.base import CostFn, Estimator, evaluations
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One estimator on one parameter coordinate."""
+
+    estimator: str
+    parameter: str
+    num_samples: int
+    evaluations: int
+    seconds: float
+    mean: float
+    stderr: float
+    exact: float | None
+    bias: float | None
+    variance: float
+    snr: float
+    method: str
+
+    @property
+    def z(self) -> float | None:
+        """``bias / stderr``: how many standard errors the mean is from the exact value."""
+        if self.bias is None:
+            return None
+        if self.stderr == 0.0:
+            return 0.0 if self.bias == 0.0 else float("inf")
+        return self.bias / self.stderr
+
+
+HEADER = ["estimator", "param", "N", "evals", "mean ± se", "exact", "bias", "variance", "SNR", "time"]
+
+
+@dataclass
+class CompareTable:
+    """What :func:`compare` returns: ``rows`` (one per estimator and parameter coordinate),
+    the full :class:`GradientStats` per estimator in ``stats``, and renderers."""
+
+    rows: list[CompareRow]
+    stats: dict[str, GradientStats]
+    title: str = ""
+    equal_cost: bool = False
+    budget: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def cells(self) -> list[list[str]]:
+        out = []
+        for r in self.rows:
+            out.append(
+                [
+                    r.estimator,
+                    r.parameter,
+                    str(r.num_samples),
+                    str(r.evaluations),
+                    f"{_format.number(r.mean)} ± {_format.number(r.stderr, 2)}",
+                    _format.number(r.exact),
+                    _format.number(r.bias, 2),
+                    _format.number(r.variance),
+                    _format.number(r.snr, 3),
+                    _format.seconds(r.seconds),
+                ]
+            )
+        return out
+
+    def caption(self) -> str:
+        repeats = {s.repeats for s in self.stats.values()}
+        text = f"{'/'.join(map(str, sorted(repeats)))} estimates each; variance of one estimate"
+        if self.equal_cost and self.budget is not None:
+            text += f"; equal cost: {self.budget} evaluations of f per estimate"
+        return text
+
+    def to_markdown(self) -> str:
+        """The table as GitHub-flavoured markdown (with the title and notes)."""
+        parts = [f"### {self.title}\n\n" if self.title else "", _format.markdown_table(HEADER, self.cells())]
+        parts.append(f"\n{self.caption()}.\n")
+        parts += [f"\n* {note}\n" for note in self.notes]
+        return "".join(parts)
+
+    def to_rich(self) -> Table:
+        """The table as a ``rich.table.Table`` (needs the ``cli`` extra)."""
+        from rich.table import Table
+
+        table = Table(title=self.title or None, caption=self.caption())
+        for i, name in enumerate(HEADER):
+            table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
+        previous = None
+        for cells in self.cells():
+            if previous is not None and cells[0] != previous:
+                table.add_section()
+            previous = cells[0]
+            table.add_row(*cells)
+        return table
+
+    def plot(self, path: str | Path, max_coordinates: int = 8) -> Path:
+        """Bar charts of the variance of one estimate and of variance x evaluations (the
+        variance at equal cost), per estimator and parameter coordinate, on a log scale;
+        written as a PNG with matplotlib's Agg backend."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        estimators = list(dict.fromkeys(r.estimator for r in self.rows))
+        coords = list(dict.fromkeys(r.parameter for r in self.rows))[:max_coordinates]
+        lookup = {(r.estimator, r.parameter): r for r in self.rows}
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        width = 0.8 / max(1, len(estimators))
+        panels = [
+            ("variance of one estimate", lambda r: r.variance),
+            ("variance x evaluations of f", lambda r: r.variance * r.evaluations),
+        ]
+        for ax, (label, value) in zip(axes, panels, strict=True):
+            values = []
+            for j, name in enumerate(estimators):
+                heights = [value(lookup[(name, c)]) if (name, c) in lookup else 0.0 for c in coords]
+                values += heights
+                positions = [i + (j - (len(estimators) - 1) / 2) * width for i in range(len(coords))]
+                ax.bar(positions, heights, width=width, label=name)
+            ax.set_xticks(range(len(coords)), coords, rotation=30 if len(coords) > 4 else 0)
+            positive = [v for v in values if v > 0]
+            if positive and len(positive) == len(values):
+                ax.set_yscale("log")
+            elif positive:
+                ax.set_yscale("symlog", linthresh=min(positive))
+            ax.set_title(label)
+            ax.grid(axis="y", alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(self.title or "gradient estimators compared")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+
+def _min_samples(estimator: Estimator) -> int:
+    return max(1, int(getattr(estimator, "min_samples", 1)))
+
+
+def samples_for_budget(estimator: Estimator, q: torch.distributions.Distribution, budget: int) -> int:
+    """The largest ``num_samples`` whose ``evaluations(estimator, q, num_samples)`` stays
+    within ``budget`` (at least the estimator's ``min_samples``)."""
+    low = _min_samples(estimator)
+    if evaluations(estimator, q, low) >= budget:
+        return low
+    high = low
+    while evaluations(estimator, q, high * 2) <= budget:
+        high *= 2
+    hi = high * 2  # evaluations(hi) > budget >= evaluations(high)
+    lo = high
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if evaluations(estimator, q, mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def coordinate_names(params: Sequence[Tensor], names: Sequence[str] | None) -> list[list[str]]:
+    """``name`` for scalars and ``name[i, j]`` per coordinate otherwise."""
+    names = list(names) if names else [f"p{i}" for i in range(len(params))]
+    out = []
+    for name, p in zip(names, params, strict=True):
+        if p.dim() == 0:
+            out.append([name])
+        else:
+            out.append(
+                [
+                    f"{name}[{', '.join(map(str, idx))}]"
+                    for idx in torch.cartesian_prod(*[torch.arange(s) for s in p.shape])
+                    .reshape(-1, p.dim())
+                    .tolist()
+                ]
+            )
+    return out
+
+
+def compare(
+    f: CostFn,
+    q: QLike,
+    params: Sequence[Tensor],
+    estimators: Mapping[str, Estimator],
+    num_samples: int = 1,
+    repeats: int = 2000,
+    exact: ExactLike | None = None,
+    equal_cost: bool = False,
+    param_names: Sequence[str] | None = None,
+    title: str = "",
+    vectorize: bool = True,
+) -> CompareTable:
+    r"""Run :func:`gradient_stats` for each estimator and tabulate the results.
+
+    Args:
+        f, q, params, exact, repeats, vectorize: as for :func:`gradient_stats`.
+        estimators: label -> estimator (anything following the ``Estimator`` protocol).
+        num_samples: samples per estimate; an estimator needing more (``min_samples``, e.g. a
+            leave-one-out baseline needs 2) gets its minimum.
+        equal_cost: give every estimator the same number of evaluations of ``f`` per estimate:
+            the budget is the largest ``evaluations(estimator, q, num_samples)`` among them, and
+            each estimator gets the largest ``num_samples`` within it (so the cheap ones get
+            more samples; an ARM-type estimator counts two evaluations per pair).
+        param_names: labels for ``params`` (default ``p0, p1, ...``).
+        title: a title for the renderings.
+
+    Returns:
+        A :class:`CompareTable` with ``rows``, ``stats``, ``to_markdown()``, ``to_rich()`` and
+        ``plot(path)``.
+
+    Reference: Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
+    Learning", JMLR 2020, section 8 (comparing estimators at equal cost).
+    """
+    if not isinstance(estimators, Mapping) or not estimators:
+        raise TypeError(
+            "estimators must be a non-empty dict of label -> estimator, e.g. "
+            "{'pathwise': rp.Pathwise(), 'reinforce': rp.ScoreFunction()}."
+        )
+    params = [params] if isinstance(params, Tensor) else list(params)
+    if param_names is not None and len(param_names) != len(params):
+        raise ValueError(
+            f"param_names has {len(param_names)} names for {len(params)} params; give one per parameter."
+        )
+    built = _engine.build_q(q)
+    chosen_n = {name: max(num_samples, _min_samples(est)) for name, est in estimators.items()}
+    budget = None
+    notes = []
+    if equal_cost:
+        budget = max(evaluations(est, built, chosen_n[name]) for name, est in estimators.items())
+        chosen_n = {name: samples_for_budget(est, built, budget) for name, est in estimators.items()}
+    for name in estimators:
+        if chosen_n[name] != num_samples and not equal_cost:
+            notes.append(f"{name} needs num_samples >= {chosen_n[name]}, so it used {chosen_n[name]}.")
+    labels = coordinate_names(params, param_names)
+    rows: list[CompareRow] = []
+    stats: dict[str, GradientStats] = {}
+    for name, est in estimators.items():
+        s = gradient_stats(
+            f, q, params, est, num_samples=chosen_n[name], repeats=repeats, exact=exact, vectorize=vectorize
+        )
+        stats[name] = s
+        if s.method == "loop" and s.note and vectorize:
+            notes.append(f"{name}: {s.note}.")
+        for i, coord_labels in enumerate(labels):
+            flat = [t[i].reshape(-1) for t in (s.mean, s.stderr, s.variance, s.snr)]
+            exact_flat = None if s.exact is None else s.exact[i].reshape(-1)
+            bias_flat = None if s.bias is None else s.bias[i].reshape(-1)
+            for j, label in enumerate(coord_labels):
+                rows.append(
+                    CompareRow(
+                        estimator=name,
+                        parameter=label,
+                        num_samples=s.num_samples,
+                        evaluations=s.evaluations,
+                        seconds=s.seconds,
+                        mean=float(flat[0][j]),
+                        stderr=float(flat[1][j]),
+                        exact=None if exact_flat is None else float(exact_flat[j]),
+                        bias=None if bias_flat is None else float(bias_flat[j]),
+                        variance=float(flat[2][j]),
+                        snr=float(flat[3][j]),
+                        method=s.method,
+                    )
+                )
+    return CompareTable(
+        rows=rows, stats=stats, title=title, equal_cost=equal_cost, budget=budget, notes=notes
+    )
