@@ -9,6 +9,7 @@ from reparam.cli.app import app
 def _register() -> None:
     # Command modules, imported for their registration side effect.
     from reparam.cli import version  # noqa: F401
+    from reparam.cli import train_vae  # noqa: F401
 
 
 def main() -> None:
