@@ -1,10 +1,22 @@
 """Registry of named problems. Each module below registers its problems on import."""
 
+from reparam.problems import classic  # noqa: F401
 from reparam.problems.base import (
     PROBLEMS,
+    RUNNERS,
+    CompareRequest,
     ProblemInstance,
     get_problem,
     register_problem,
+    register_runner,
 )
 
-__all__ = ["PROBLEMS", "ProblemInstance", "get_problem", "register_problem"]
+__all__ = [
+    "PROBLEMS",
+    "RUNNERS",
+    "CompareRequest",
+    "ProblemInstance",
+    "get_problem",
+    "register_problem",
+    "register_runner",
+]
