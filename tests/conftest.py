@@ -22,3 +22,39 @@ def mnist_path() -> Path:
     if not BINARIZED_MNIST.is_file():
         pytest.skip(f"{BINARIZED_MNIST} not present")
     return BINARIZED_MNIST
+
+
+def independent_estimates(make_q, f, estimator, values, num_samples=1, repeats=4000):
+    """``repeats`` independent gradient estimates in one vectorised call.
+
+    Each scalar parameter in ``values`` is replicated into a leaf of shape ``(repeats,)``, so
+    ``q = make_q(*leaves)`` has batch shape ``(repeats,)``; ``f`` acts elementwise and returns
+    costs shaped ``(num_samples, repeats)``, so every batch element is its own estimate (this
+    also exercises per-element credit assignment). Returns one ``(repeats,)`` tensor of
+    gradient estimates per parameter.
+    """
+    import reparam as rp
+
+    leaves = [torch.full((repeats,), float(v), dtype=torch.float64, requires_grad=True) for v in values]
+    value = rp.expect(f, make_q(*leaves), estimator=estimator, num_samples=num_samples)
+    value.sum().backward()
+    return [leaf.grad for leaf in leaves]
+
+
+def assert_unbiased(estimates, exact, threshold=5.0):
+    """|mean - exact| < threshold standard errors of the mean (a z-test)."""
+    mean = estimates.mean()
+    stderr = estimates.std() / estimates.numel() ** 0.5
+    z = float((mean - exact) / stderr)
+    assert abs(z) < threshold, f"mean {float(mean):.5g} vs exact {float(exact):.5g}: z = {z:.2f}"
+    return z
+
+
+@pytest.fixture
+def estimates():
+    return independent_estimates
+
+
+@pytest.fixture
+def unbiased():
+    return assert_unbiased

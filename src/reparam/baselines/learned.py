@@ -59,8 +59,7 @@ class Learned:
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate:
         cost_shape = costs.shape[1:]
         x = self.features(q).detach()
-        if x.shape[: len(cost_shape)] != cost_shape:
-            x = x.reshape(*cost_shape, -1)
+        x = x.reshape(*cost_shape, -1) if x.shape[: len(cost_shape)] == cost_shape else x
         baseline = self.module(x)
         if baseline.dim() == len(cost_shape) + 1 and baseline.shape[-1] == 1:
             baseline = baseline.squeeze(-1)

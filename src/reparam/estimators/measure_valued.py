@@ -109,7 +109,9 @@ class MeasureValued:
     Unbiased for any integrable ``f`` (no differentiability needed). Gradients reach
     ``logits`` and anything upstream of the parameters by the chain rule. Cost:
     ``num_samples * (1 + 2 * P * D)`` evaluations of ``f`` (``P`` parameters of ``D``
-    coordinates each), done in one batched call of ``f``.
+    coordinates each), done in one batched call of ``f``. When ``f`` returns one cost per
+    leading batch element, ``D`` is the number of coordinates per cost element: slices are
+    perturbed together, since each cost depends only on its own slice.
 
     Reference: Pflug, "Sampling derivatives of probabilities", Computing 1989; Mohamed, Rosca,
     Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine Learning", JMLR 2020,
@@ -124,25 +126,28 @@ class MeasureValued:
         costs = evaluate(f, z, q, num_samples)
         surrogate = costs.mean(0)
 
-        coords = base.batch_shape.numel()
-        flat = z.reshape(num_samples, coords)
+        # Cost element e depends only on its own batch slice (the same contract that lets the
+        # score function credit each cost with its own log-prob), so coordinate j of every
+        # slice is perturbed in the same call: ``inner`` variants, not one per coordinate.
+        cost_dims = costs.dim() - 1
+        outer = base.batch_shape[:cost_dims].numel()
+        inner = base.batch_shape[cost_dims:].numel()
+        flat = z.reshape(num_samples, outer, inner)
         terms = decompose(base, z)
-        mask = torch.eye(coords, dtype=torch.bool, device=z.device).unsqueeze(1)
+        mask = torch.eye(inner, dtype=torch.bool, device=z.device).reshape(inner, 1, 1, inner)
         batches = []
         for _, _, plus, minus in terms:
             for side in (plus, minus):
-                side = side.detach().reshape(1, num_samples, coords)
+                side = side.detach().reshape(1, num_samples, outer, inner)
                 batches.append(torch.where(mask, side, flat.unsqueeze(0)))
         stacked = torch.cat(batches).reshape(-1, *z.shape[1:])
-        total = stacked.shape[0]
-        values = evaluate(f, stacked, q, total).detach()
-        values = values.reshape(len(terms), 2, coords, num_samples, *costs.shape[1:])
-        cost_dims = costs.dim() - 1
+        values = evaluate(f, stacked, q, stacked.shape[0]).detach()
+        values = values.reshape(len(terms), 2, inner, num_samples, outer)
         for index, (param, constant, _, _) in enumerate(terms):
-            difference = (values[index, 0] - values[index, 1]).mean(1)  # (coords, *cost_shape)
-            weight = constant.reshape(coords, *([1] * cost_dims)) * difference
-            param_flat = zero_value(param.reshape(coords)).reshape(coords, *([1] * cost_dims))
-            surrogate = surrogate + (weight * param_flat).sum(0).to(surrogate.dtype)
+            difference = (values[index, 0] - values[index, 1]).mean(1)  # (inner, outer)
+            weight = constant.reshape(outer, inner) * difference.transpose(0, 1)
+            contribution = (weight * zero_value(param.reshape(outer, inner))).sum(-1)
+            surrogate = surrogate + contribution.reshape(costs.shape[1:]).to(surrogate.dtype)
         return surrogate
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
