@@ -26,3 +26,7 @@ class Beta(_TorchBeta):
         shape = self._extended_shape(torch.Size(sample_shape))
         concentration = torch.stack([self.concentration1, self.concentration0], -1)
         return dirichlet_rsample(concentration, (*shape, 2))[..., 0]
+
+    def sample(self, sample_shape: _Shape = ()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)

@@ -21,3 +21,7 @@ class Chi2(_TorchChi2):
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         return gamma_rsample(self.concentration, self.rate, shape)
+
+    def sample(self, sample_shape: _Shape = ()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)

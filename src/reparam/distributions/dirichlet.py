@@ -41,3 +41,7 @@ class Dirichlet(_TorchDirichlet):
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         return dirichlet_rsample(self.concentration, shape)
+
+    def sample(self, sample_shape: _Shape = ()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)

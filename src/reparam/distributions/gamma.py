@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Gamma as _TorchGamma
 
-from reparam.distributions._gamma_grad import standard_gamma_grad
+from reparam.distributions._gamma_grad import log_standard_gamma, standard_gamma_grad
 from reparam.distributions._surrogate import attach_gradients
 
 _Shape = torch.Size | tuple[int, ...]
@@ -15,13 +15,17 @@ _Shape = torch.Size | tuple[int, ...]
 def gamma_rsample(concentration: Tensor, rate: Tensor, shape: torch.Size) -> Tensor:
     r"""``z ~ Gamma(concentration, rate)`` shaped ``shape`` carrying accurate implicit gradients.
 
-    ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by torch's sampler; then
+    ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by torch's sampler (through log space when
+    some ``alpha < 1``: :func:`reparam.distributions._gamma_grad.log_standard_gamma`); then
     ``dz/dalpha = (dx/dalpha) / rate`` with ``dx/dalpha`` from
     :func:`reparam.distributions._gamma_grad.standard_gamma_grad`, and ``dz/drate = -z/rate``.
     """
     alpha = concentration.detach().expand(shape)
     with torch.no_grad():
-        x = torch._standard_gamma(alpha)
+        if bool((alpha >= 1.0).all()):
+            x = torch._standard_gamma(alpha)
+        else:  # torch's sampler collapses to a constant for alpha ~ 1e-4; go through log space
+            x = torch.exp(log_standard_gamma(alpha)).to(alpha.dtype)
         x = x.clamp_(min=torch.finfo(x.dtype).tiny)
         z0 = x / rate.detach()
         d_alpha = standard_gamma_grad(x, alpha) / rate.detach().double()
@@ -47,3 +51,7 @@ class Gamma(_TorchGamma):
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         return gamma_rsample(self.concentration, self.rate, shape)
+
+    def sample(self, sample_shape: _Shape = ()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)

@@ -26,3 +26,7 @@ class StudentT(_TorchStudentT):
         log_g = log_gamma_rsample(0.5 * self.df, shape)
         factor = torch.exp(0.5 * (torch.log(self.df.double()) - math.log(2.0) - log_g)).to(self.df.dtype)
         return self.loc + self.scale * normal * factor
+
+    def sample(self, sample_shape: _Shape = ()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)

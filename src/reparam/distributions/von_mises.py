@@ -57,6 +57,8 @@ def _cdf_normal(x: Tensor, kappa: Tensor) -> Tensor:
 def von_mises_cdf(x: Tensor, concentration: Tensor) -> Tensor:
     """CDF of the von Mises with mean 0 at ``x`` in ``[-pi, pi]`` (differentiable in both)."""
     x, kappa = torch.broadcast_tensors(x, concentration)
+    shape = x.shape
+    x, kappa = x.reshape(-1), kappa.reshape(-1)
     small = kappa < SERIES_MAX_CONCENTRATION
     out = torch.zeros(x.shape, dtype=torch.result_type(x, kappa), device=x.device)
     if bool(small.any()):
@@ -64,7 +66,7 @@ def von_mises_cdf(x: Tensor, concentration: Tensor) -> Tensor:
     if not bool(small.all()):
         large = ~small
         out = out.index_put((large,), _cdf_normal(x[large], kappa[large]))
-    return out.clamp(0.0, 1.0)
+    return out.clamp(0.0, 1.0).reshape(shape)
 
 
 def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
@@ -93,20 +95,30 @@ class VonMises(_TorchVonMises):
         \frac{\partial z}{\partial loc} = 1, \qquad
         \frac{\partial z}{\partial \kappa} = -\frac{\partial F(x; \kappa)/\partial\kappa}{p(x; \kappa)},
 
-    with ``F`` from Hill's series for ``kappa < 50`` and his corrected normal approximation
+    with ``F`` the CDF of the mean-zero von Mises on ``[-pi, pi]`` (the cut is at the antipode of
+    ``loc``), from Hill's series for ``kappa < 50`` and his corrected normal approximation
     above, as in Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients" (NeurIPS
     2018), accurate for concentrations from 1e-3 to 1e4 (float64 inside).
     """
 
     has_rsample = True
 
-    def cdf(self, value: Tensor) -> Tensor:
-        """``P(loc - pi <= Z <= value)`` for ``value`` in ``[loc - pi, loc + pi]`` (angles are
-        wrapped into that window)."""
+    def log_prob(self, value: Tensor) -> Tensor:
+        """``kappa (cos(z - loc) - 1) - log(2 pi i0e(kappa))``: exact where torch's Bessel
+        polynomial is good to about 1e-7."""
         if self._validate_args:
             self._validate_sample(value)
-        x = _wrap(value.double() - self.loc.double())
-        return von_mises_cdf(x, self.concentration.double()).to(torch.result_type(value, self.loc))
+        kappa = self.concentration
+        return kappa * (torch.cos(value - self.loc) - 1.0) - torch.log(2.0 * math.pi * i0e(kappa))
+
+    def cdf(self, value: Tensor) -> Tensor:
+        """``P(-pi <= Z <= value)`` on ``[-pi, pi)``, the interval torch's samples lie in."""
+        if self._validate_args:
+            self._validate_sample(value)
+        loc, kappa = self.loc.double(), self.concentration.double()
+        upto = von_mises_cdf(_wrap(value.double() - loc), kappa)
+        start = von_mises_cdf(_wrap(-math.pi - loc), kappa)
+        return torch.remainder(upto - start, 1.0).to(torch.result_type(value, self.loc))
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
