@@ -1,6 +1,9 @@
 """Registry of named problems. Each module below registers its problems on import."""
 
-from reparam.problems import classic  # noqa: F401
+from reparam.problems import (
+    classic,  # noqa: F401
+    logistic_regression,  # noqa: F401
+)
 from reparam.problems.base import (
     PROBLEMS,
     RUNNERS,
