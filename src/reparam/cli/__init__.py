@@ -8,9 +8,10 @@ from reparam.cli.app import app
 
 def _register() -> None:
     # Command modules, imported for their registration side effect.
-    from reparam.cli import version  # noqa: F401
+    from reparam.cli import demo, version  # noqa: F401
     from reparam.cli import train_vae  # noqa: F401
     from reparam.cli import evaluate_vae  # noqa: F401
+    from reparam.cli import train_policy  # noqa: F401
     from reparam.cli import compare  # noqa: F401
     from reparam.cli import bench  # noqa: F401
 
