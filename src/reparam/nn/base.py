@@ -62,8 +62,9 @@ def check_estimator(estimator: object) -> str:
 
 
 def random_sign(like: Tensor) -> Tensor:
-    """Independent uniform ``{-1, +1}`` entries shaped like ``like``."""
-    return torch.empty_like(like).bernoulli_(0.5).mul_(2.0).sub_(1.0)
+    """Independent uniform ``{-1, +1}`` entries shaped like ``like`` (from random bits: never 0,
+    unlike ``uniform(-1, 1).sign()``, which returns 0 with probability 2^-24 per entry)."""
+    return torch.randint_like(like, 0, 2).mul_(2.0).sub_(1.0)
 
 
 class BayesianModule(nn.Module):
