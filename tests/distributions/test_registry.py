@@ -204,7 +204,7 @@ def _von_mises_example(kappa: float) -> Example:
         lambda z: torch.cos(z - 0.3),
         lambda loc, concentration: (
             math.cos(loc - 0.3) * special.i1e(concentration) / special.i0e(concentration)
-        ),  # noqa: E501
+        ),
         grad_ref=lambda ref, z: {"loc": np.ones_like(z), "concentration": ref.dz_dconcentration(z)},
     )
 
@@ -334,7 +334,7 @@ EXAMPLES = [
         lambda z: 1 / (1 + z),
         lambda **p: quad_moment(
             stats.invgamma(p["concentration"], scale=p["rate"]), lambda z: 1 / (1 + z), 0
-        ),  # noqa: E501
+        ),
     ),
     _beta_example(0.5, 2.0),
     _beta_example(50.0, 3.0),

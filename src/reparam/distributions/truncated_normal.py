@@ -164,6 +164,9 @@ class TruncatedNormal(Distribution):
 
     def icdf(self, value: Tensor) -> Tensor:
         r"""``F^{-1}(u)``, differentiable in ``u`` and in all four parameters (closed form)."""
+        return self._invert(value, torch.result_type(value, self.loc))
+
+    def _invert(self, value: Tensor, dtype: torch.dtype) -> Tensor:
         alpha, beta, log_z, scale = self._std()
         with torch.no_grad():
             u = value.detach().double()
@@ -175,7 +178,7 @@ class TruncatedNormal(Distribution):
             xi = torch.where(flip, -xi, xi)
             xi = torch.minimum(torch.maximum(xi, alpha), beta)
             xi = torch.where(u <= 0, alpha, torch.where(u >= 1, beta, xi))
-            z0 = (self.loc.double() + scale * xi).to(torch.result_type(value, self.loc))
+            z0 = (self.loc.double() + scale * xi).to(dtype)
             # log F and log(1 - F), each from the stable difference of Phi's.
             log_f = log_diff_ndtr(alpha, xi) - log_z
             log_1mf = log_diff_ndtr(xi, beta) - log_z
@@ -192,7 +195,7 @@ class TruncatedNormal(Distribution):
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
-        return self.icdf(open_uniform(shape, self.loc.double()))
+        return self._invert(open_uniform(shape, self.loc.double()), self.loc.dtype)
 
     def __repr__(self) -> str:
         return (
