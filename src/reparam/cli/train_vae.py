@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,7 @@ def _checkpoint(
     estimator: object,
     step: int,
     elapsed: float,
+    window: list[float],
 ) -> None:
     save_checkpoint(
         path,
@@ -179,6 +181,7 @@ def _checkpoint(
             "estimator": copy.deepcopy(estimator),
             "step": step,
             "elapsed": elapsed,
+            "loss_window": list(window),  # losses since the last metrics line
         },
     )
 
@@ -188,8 +191,16 @@ def _valid_bound(model: VAE, x: Tensor, options: TrainOptions) -> float:
         return float(model.log_marginal(x, k=options.eval_k, chunk=options.eval_k).mean())
 
 
-def train(options: TrainOptions, resume: bool = False, splits: Splits | None = None) -> TrainResult:
-    """Run (or resume) training; returns where it stopped. See :func:`train_vae` for the CLI."""
+def train(
+    options: TrainOptions,
+    resume: bool = False,
+    splits: Splits | None = None,
+    stop: Callable[[int], bool] | None = None,
+) -> TrainResult:
+    """Run (or resume) training; returns where it stopped. See :func:`train_vae` for the CLI.
+
+    ``splits`` replaces the data named by ``options.data``; ``stop(step)`` returning true ends
+    the run as Ctrl-C does (checkpoint saved, status ``"interrupted"``)."""
     options.validate()
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +216,7 @@ def train(options: TrainOptions, resume: bool = False, splits: Splits | None = N
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr, eps=1e-4)
     order = DataOrder(len(x_train), options.batch_size, options.seed)
     estimator = make_estimator(options.estimator)
-    step, elapsed = 0, 0.0
+    step, elapsed, window = 0, 0.0, []
     if resume:
         state = load_checkpoint(checkpoint_path)
         saved = {k: v for k, v in state["options"].items() if k not in RESUMABLE}
@@ -221,22 +232,22 @@ def train(options: TrainOptions, resume: bool = False, splits: Splits | None = N
         optimizer.load_state_dict(state["optimizer"])
         order.load(state["data_order"])
         estimator = state["estimator"]
-        step, elapsed = int(state["step"]), float(state["elapsed"])
+        step, elapsed, window = int(state["step"]), float(state["elapsed"]), list(state["loss_window"])
         set_rng_state(state["rng"])
         metrics.truncate_after(step)
     else:
         metrics.path.unlink(missing_ok=True)
-        _checkpoint(checkpoint_path, options, model, optimizer, order, estimator, step, elapsed)
+        _checkpoint(checkpoint_path, options, model, optimizer, order, estimator, step, elapsed, window)
 
     pathwise = options.estimator == "pathwise"
     console = Console(stderr=True)
-    status, window, last_loss = "done", [], math.nan
+    status, last_loss = "done", math.nan
     started, last_save = time.perf_counter() - elapsed, time.perf_counter()
     with GracefulInterrupt() as interrupt, training_progress(console, disable=not options.progress) as bar:
         task = bar.add_task("train vae", total=options.steps, completed=step, status="")
         try:
             while step < options.steps:
-                if interrupt.requested:
+                if interrupt.requested or (stop is not None and stop(step)):
                     status = "interrupted"
                     break
                 if options.minutes is not None and time.perf_counter() - started >= 60 * options.minutes:
@@ -273,13 +284,15 @@ def train(options: TrainOptions, resume: bool = False, splits: Splits | None = N
                 due = options.checkpoint_every and step % options.checkpoint_every == 0
                 if due or time.perf_counter() - last_save >= 60 * options.checkpoint_minutes:
                     elapsed = time.perf_counter() - started
-                    _checkpoint(checkpoint_path, options, model, optimizer, order, estimator, step, elapsed)
+                    _checkpoint(
+                        checkpoint_path, options, model, optimizer, order, estimator, step, elapsed, window
+                    )
                     last_save = time.perf_counter()
         except NonFiniteLossError as error:
             console.print(f"[red]{error}[/red] ({checkpoint_path})")
             return TrainResult(step, "nonfinite", out, last_loss)
     elapsed = time.perf_counter() - started
-    _checkpoint(checkpoint_path, options, model, optimizer, order, estimator, step, elapsed)
+    _checkpoint(checkpoint_path, options, model, optimizer, order, estimator, step, elapsed, window)
     return TrainResult(step, status, out, last_loss)
 
 
