@@ -247,10 +247,14 @@ def gradient_stats(
             times = times[1:]
     if moments is None:
         moments = _Moments(param_list)
-        for _ in range(repeats):
+        pending: list[list[Tensor]] = []
+        for i in range(repeats):
             grads, seconds = _engine.timed_estimate(chosen, f, q_source, param_list, num_samples)
-            moments.add([g.unsqueeze(0) for g in grads])
+            pending.append(grads)
             times.append(seconds)
+            if len(pending) == 256 or i == repeats - 1:  # fold in stacked batches: fewer small ops
+                moments.add([torch.stack(column) for column in zip(*pending, strict=True)])
+                pending = []
 
     mean = tuple(moments.mean)
     variance = tuple(m2 / (moments.count - 1) for m2 in moments.m2)
