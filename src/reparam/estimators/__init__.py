@@ -1,10 +1,21 @@
 """Gradient estimators: one class per estimator, one module per family."""
 
+from reparam.estimators.arm import ARM
 from reparam.estimators.base import Estimator, evaluations
+from reparam.estimators.disarm import DisARM
+from reparam.estimators.exact import Exact
+from reparam.estimators.gumbel_softmax import GumbelSoftmax
+from reparam.estimators.indecater import IndeCateR
 from reparam.estimators.measure_valued import MeasureValued
 from reparam.estimators.pathwise import Pathwise
+from reparam.estimators.rebar import REBAR
+from reparam.estimators.relax import RELAX
 from reparam.estimators.sampling import QMC, Antithetic, ImportanceSampling, Stratified
 from reparam.estimators.score_function import ScoreFunction
+from reparam.estimators.straight_through import StraightThrough
+from reparam.estimators.vimco import VIMCO
 
 __all__ = ["Estimator", "MeasureValued", "Pathwise", "ScoreFunction", "evaluations"]
 __all__ += ["QMC", "Antithetic", "ImportanceSampling", "Stratified"]
+__all__ += ["ARM", "REBAR", "RELAX", "VIMCO", "DisARM", "Exact", "GumbelSoftmax", "IndeCateR"]
+__all__ += ["StraightThrough"]

@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reparam.baselines import DeltaMethod, LeaveOneOut, MovingAverage
+from reparam.estimators.arm import ARM
 from reparam.estimators.base import Estimator
+from reparam.estimators.disarm import DisARM
+from reparam.estimators.exact import Exact
+from reparam.estimators.gumbel_softmax import GumbelSoftmax
+from reparam.estimators.indecater import IndeCateR
 from reparam.estimators.measure_valued import MeasureValued
 from reparam.estimators.pathwise import Pathwise
+from reparam.estimators.rebar import REBAR
+from reparam.estimators.relax import RELAX
 from reparam.estimators.score_function import ScoreFunction
+from reparam.estimators.straight_through import StraightThrough
+from reparam.estimators.vimco import VIMCO
 
 EstimatorFactory = Callable[[], Estimator]
 
@@ -19,6 +28,17 @@ ESTIMATORS: dict[str, EstimatorFactory] = {
     "reinforce-loo": lambda: ScoreFunction(baseline=LeaveOneOut()),
     "reinforce-delta": lambda: ScoreFunction(baseline=DeltaMethod()),
     "measure-valued": MeasureValued,
+    # discrete latent variables (issue 4)
+    "arm": ARM,
+    "disarm": DisARM,
+    "gumbel-softmax": lambda: GumbelSoftmax(temperature=0.5),
+    "gumbel-st": lambda: GumbelSoftmax(temperature=0.5, straight_through=True),
+    "straight-through": StraightThrough,
+    "rebar": REBAR,
+    "relax": RELAX,
+    "indecater": IndeCateR,
+    "vimco": VIMCO,
+    "exact": Exact,
 }
 
 

@@ -1,0 +1,159 @@
+"""The engine shared by REBAR and RELAX: a relaxed, reparameterised control variate evaluated
+at the sample's noise ``z`` and at conditional noise ``z~ ~ p(z | b)``, and the variance
+gradient for the control's own parameters, computed in the same call and delivered in the
+user's backward pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.distributions import Distribution
+
+from reparam.estimators.base import CostFn, evaluate, zero_value
+from reparam.estimators.discrete_support import (
+    Kind,
+    batch_shape,
+    costs_per_variable,
+    discrete_kind,
+    logits_of,
+    relaxed_input,
+    score,
+    sum_to_cost,
+)
+from reparam.estimators.gumbel_softmax import relaxed_bernoulli, relaxed_onehot
+
+Residual = Callable[[Tensor], Tensor]
+
+
+def _noise(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Uniform noise in ``[eps, 1 - eps]``: both ``log(v)`` and ``log(1 - v)`` stay finite."""
+    eps = torch.finfo(like.dtype).eps
+    return torch.rand(shape, dtype=like.dtype, device=like.device).clamp(eps, 1.0 - eps)
+
+
+def bernoulli_noise_pair(alpha: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``(z, b, z~)`` for ``Bernoulli(sigmoid(alpha))``: :math:`z = \alpha + \mathrm{logit}(u)`,
+    :math:`b = \mathbb{1}[z > 0]` and :math:`\tilde z \sim p(z \mid b)`, reparameterised in
+    ``alpha`` with fresh noise ``v``: :math:`u' = v\,\sigma(-\alpha)` if ``b = 0`` and
+    :math:`u' = \sigma(-\alpha) + v\,\sigma(\alpha)` if ``b = 1``, :math:`\tilde z = \alpha +
+    \mathrm{logit}(u')`, written with ``log1p``/``logsigmoid`` so it stays finite."""
+    shape = (n, *alpha.shape)
+    u, v = _noise(shape, alpha), _noise(shape, alpha)
+    z = alpha + torch.log(u) - torch.log1p(-u)
+    b = (z > 0).to(alpha.dtype).detach()
+    one = alpha + torch.log1p(-(1.0 - v) * torch.sigmoid(alpha)) - F.logsigmoid(alpha) - torch.log1p(-v)
+    zero = alpha + torch.log(v) + F.logsigmoid(-alpha) - torch.log1p(-v * torch.sigmoid(-alpha))
+    return z, b, torch.where(b > 0, one, zero)
+
+
+def categorical_noise_pair(alpha: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``(z, b, z~)`` for categorical logits: :math:`z = \log\theta + G` (Gumbel), ``b`` the
+    one-hot argmax and :math:`\tilde z \sim p(z \mid b)`: with exponentials :math:`E_k = -\log v_k`,
+    :math:`\tilde z_b = -\log E_b` and :math:`\tilde z_k = -\log(E_k/\theta_k + E_b)`."""
+    shape = (n, *alpha.shape)
+    log_theta = torch.log_softmax(alpha, -1)
+    log_e = torch.log(-torch.log(_noise(shape, alpha)))  # log of Exp(1) noise
+    z = log_theta - torch.log(-torch.log(_noise(shape, alpha)))
+    index = z.argmax(-1, keepdim=True)
+    b = torch.zeros_like(z).scatter_(-1, index, 1.0).detach()
+    log_e_b = log_e.gather(-1, index)
+    z_tilde = torch.where(b > 0, -log_e_b, -torch.logaddexp(log_e - log_theta, log_e_b))
+    return z, b, z_tilde
+
+
+class _AttachGradient(torch.autograd.Function):
+    """A zero scalar whose backward hands fixed gradients to ``params``, whatever the incoming
+    gradient's scale or sign: the control's variance gradient does not depend on how the user
+    scales or negates the surrogate."""
+
+    @staticmethod
+    def forward(ctx, grads: tuple[Tensor, ...], *params: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.grads = grads
+        return params[0].new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> tuple[object, ...]:  # type: ignore[override]
+        return (None, *ctx.grads)
+
+
+def attach_gradient(params: Sequence[Tensor], grads: Sequence[Tensor]) -> Tensor:
+    """A zero scalar; backward gives ``params`` exactly ``grads`` (once per backward pass)."""
+    return _AttachGradient.apply(tuple(grads), *params)
+
+
+def relaxed_control_estimate(
+    f: CostFn,
+    q: Distribution,
+    num_samples: int,
+    name: str,
+    log_temperature: Tensor,
+    eta: Tensor,
+    residual: Residual | None,
+    params: Sequence[Tensor],
+) -> Tensor:
+    r"""The RELAX surrogate with control :math:`c(z) = \eta\, f(\sigma_\lambda(z)) + r(\sigma_\lambda(z))`.
+
+    .. math::
+        \hat g_\alpha = \big[f(b) - c(\tilde z)\big] \nabla_\alpha \log q(b)
+            + \nabla_\alpha c(z) - \nabla_\alpha c(\tilde z)
+
+    (averaged over ``num_samples``). ``f`` is called once on the ``3 N`` stacked inputs
+    :math:`[b, \sigma_\lambda(z), \sigma_\lambda(\tilde z)]`. The control's parameters get
+    :math:`\partial \sum_i \hat g_{\alpha_i}^2 / \partial \psi`, the gradient of the estimator's
+    total variance w.r.t. the logits (its mean does not depend on :math:`\psi`), through a
+    zero-valued term of the surrogate.
+    """
+    kind: Kind = discrete_kind(q, name)
+    logits = logits_of(q)
+    if kind != "bernoulli" and logits.shape[:-1] != batch_shape(q):
+        logits = logits.expand(*batch_shape(q), logits.shape[-1])
+    n = num_samples
+    alpha = logits.detach().requires_grad_(True)
+    temperature = log_temperature.to(alpha.dtype).exp()
+    eta = eta.to(alpha.dtype)
+    with torch.enable_grad():
+        if kind == "bernoulli":
+            z, b, z_tilde = bernoulli_noise_pair(alpha, n)
+            soft_z, _ = relaxed_bernoulli(z, torch.zeros_like(z), temperature)
+            soft_t, _ = relaxed_bernoulli(z_tilde, torch.zeros_like(z), temperature)
+            hard = b
+        else:
+            z, b, z_tilde = categorical_noise_pair(alpha, n)
+            soft_z, _ = relaxed_onehot(z, torch.zeros_like(z), temperature)
+            soft_t, _ = relaxed_onehot(z_tilde, torch.zeros_like(z), temperature)
+            hard = b
+        inputs = [relaxed_input(kind, x) for x in (hard, soft_z, soft_t)]
+        costs = evaluate(f, torch.cat(inputs), q, 3 * n)
+        c_b, c_z, c_t = costs[:n], costs[n : 2 * n], costs[2 * n :]
+
+        def control(f_relaxed: Tensor, soft: Tensor) -> Tensor:
+            value = eta * f_relaxed
+            if residual is not None:
+                value = value + sum_to_cost(residual(soft), c_b)
+            return value
+
+        control_z, control_t = control(c_z, soft_z), control(c_t, soft_t)
+        signal = c_b.detach() - control_t  # depends on the control's parameters, not on alpha's grad
+        sc = score("bernoulli" if kind == "bernoulli" else "onehot", b, alpha.detach())
+        reinforce = (costs_per_variable(signal, sc.dim()) * sc).mean(0)
+        difference = (control_z - control_t).sum()
+        pathwise = None
+        if difference.requires_grad:
+            (pathwise,) = torch.autograd.grad(
+                difference, alpha, create_graph=True, retain_graph=True, allow_unused=True
+            )
+        g_hat = reinforce if pathwise is None else reinforce + pathwise / n
+        trainable = [p for p in params if p.requires_grad]
+        grads: tuple[Tensor, ...] = tuple(torch.zeros_like(p) for p in trainable)
+        variance = g_hat.pow(2).sum()
+        if trainable and variance.requires_grad:
+            found = torch.autograd.grad(variance, trainable, retain_graph=True, allow_unused=True)
+            pairs = zip(trainable, found, strict=True)
+            grads = tuple(torch.zeros_like(p) if g is None else g.detach() for p, g in pairs)
+    surrogate = c_b.mean(0) + sum_to_cost(zero_value(logits) * g_hat.detach(), costs, leading=0)
+    if trainable:
+        surrogate = surrogate + attach_gradient(trainable, grads).to(surrogate.dtype)
+    return surrogate
