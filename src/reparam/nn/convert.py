@@ -101,7 +101,10 @@ def bayesianize(
     def visit(module: nn.Module, prefix: str) -> None:
         if isinstance(module, nn.MultiheadAttention):
             return
-        for name, child in module.named_children():
+        # module._modules, not named_children(): the latter skips a child shared under two names
+        for name, child in list(module._modules.items()):
+            if child is None:
+                continue
             qualified = f"{prefix}.{name}" if prefix else name
             if isinstance(child, types) and qualified not in excluded:
                 if id(child) not in converted:

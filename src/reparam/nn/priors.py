@@ -86,7 +86,7 @@ class NormalPrior(Prior):
         return (terms - 0.5).sum()
 
     def extra_repr(self) -> str:
-        return f"loc={float(self.loc):g}, scale={float(self.scale):g}, learnable={self.learnable}"
+        return f"loc={self.loc.item():g}, scale={self.scale.item():g}, learnable={self.learnable}"
 
 
 class ScaleMixturePrior(Prior):
