@@ -93,6 +93,23 @@ def breast_cancer(seed: int = 0, test_fraction: float = 0.2) -> Splits:
     )
 
 
+def diabetes(seed: int = 0) -> Splits:
+    """scikit-learn's diabetes regression set (442 x 10, target: disease progression after one
+    year, 25..346); 70/10/20 split. Features are standardised with the training split's
+    statistics; targets ``y`` are float32 in their original units (standardise them in the model
+    code and report errors in these units)."""
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(scaled=False)
+    x, y = bunch.data.astype(np.float64), bunch.target.astype(np.float32)
+    train, valid, test = _split_indices(len(x), (0.1, 0.2), seed)
+    mean, std = x[train].mean(0), x[train].std(0)
+    x = ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    parts = [torch.as_tensor(x[rows]) for rows in (train, valid, test)]
+    targets = [torch.as_tensor(y[rows]) for rows in (train, valid, test)]
+    return Splits("diabetes", *parts, *targets)
+
+
 def binarized_mnist(path: str | Path) -> Splits:
     """Static binarized MNIST (Larochelle & Murray 2011) from an ``.npz`` with keys
     ``train``/``valid``/``test`` (uint8 0/1, 784 columns)."""
@@ -183,12 +200,14 @@ def load(source: str, **options: object) -> Splits:
         return digits(**options)  # type: ignore[arg-type]
     if source in ("breast-cancer", "breast_cancer"):
         return breast_cancer(**options)  # type: ignore[arg-type]
+    if source == "diabetes":
+        return diabetes(**options)  # type: ignore[arg-type]
     path = Path(source)
     if path.suffix == ".npz":
         return binarized_mnist(path)
     if path.is_dir():
         return idx_folder(path, **options)  # type: ignore[arg-type]
     raise ValueError(
-        f"unknown data source {source!r}; use 'digits', 'breast-cancer', a path to an .npz "
+        f"unknown data source {source!r}; use 'digits', 'breast-cancer', 'diabetes', a path to an .npz "
         "(keys train/valid/test) or an MNIST-format IDX folder."
     )
