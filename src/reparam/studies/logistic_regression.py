@@ -161,6 +161,7 @@ class RunResult:
     variance_max: list[float] = field(default_factory=list)
     sampler_variance_mean: dict[str, list[float]] = field(default_factory=dict)
     sampler_variance_max: dict[str, list[float]] = field(default_factory=dict)
+    diverged_at: int | None = None
 
 
 def gradient_variance(
@@ -238,6 +239,7 @@ def train_one(
         evaluations(estimator, model.q(), config.num_samples),
     )
     training_seconds = 0.0
+    steps_done = 0
     for step in range(config.steps):
         if step % config.record_every == 0:
             _record(result, step, model, estimator, spec, data, config)
@@ -245,17 +247,30 @@ def train_one(
         rows = torch.randint(0, n, (config.batch_size,), generator=generator)
         for group in optimizer.param_groups:
             group["lr"] = config.lr * math.cos(0.5 * math.pi * step / config.steps)
-        loss = -model.elbo(data.x_train[rows], data.y_train[rows], estimator, config.num_samples, scale)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        try:
+            loss = -model.elbo(data.x_train[rows], data.y_train[rows], estimator, config.num_samples, scale)
+            if not math.isfinite(float(loss.detach())):
+                raise FloatingPointError(f"loss is {float(loss.detach())}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise FloatingPointError("non-finite parameters")
+        except (FloatingPointError, ValueError):
+            # e.g. the plain score function with too few samples: the run is reported as
+            # diverged at this step (its later records are missing), the study goes on.
+            result.diverged_at = step
+            break
         training_seconds += time.perf_counter() - start
-        if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"{spec.name}: loss is {float(loss)} at step {step}.")
+        steps_done += 1
         if on_step is not None:
             on_step(step)
-    _record(result, config.steps, model, estimator, spec, data, config)
-    result.seconds_per_step = training_seconds / config.steps
+    if result.diverged_at is None:
+        _record(result, config.steps, model, estimator, spec, data, config)
+    elif on_step is not None:
+        for step in range(steps_done + 1, config.steps):
+            on_step(step)
+    result.seconds_per_step = training_seconds / max(steps_done, 1)
     return result
 
 
@@ -336,6 +351,7 @@ def summary_rows(result: StudyResult) -> list[dict[str, object]]:
                 "grad var (max)": _average(run.variance_max),
                 "f evals / step": run.evaluations_per_step,
                 "ms / step": 1000 * run.seconds_per_step,
+                "status": "ok" if run.diverged_at is None else f"diverged at step {run.diverged_at}",
             }
         )
     return rows
@@ -412,11 +428,13 @@ def findings(result: StudyResult) -> list[tuple[str, bool, str]]:
         )
     accuracies = {name: run.test_accuracy[-1] for name, run in runs_.items()}
     spread = max(accuracies.values()) - min(accuracies.values())
+    diverged = [name for name, run in runs_.items() if run.diverged_at is not None]
     out.append(
         (
             "all configurations reach similar held-out accuracy (within 5 points)",
-            spread <= 0.05,
-            f"test accuracy from {min(accuracies.values()):.3f} to {max(accuracies.values()):.3f}",
+            spread <= 0.05 and not diverged,
+            f"test accuracy from {min(accuracies.values()):.3f} to {max(accuracies.values()):.3f}"
+            + (f"; diverged: {', '.join(diverged)}" if diverged else ""),
         )
     )
     return out
