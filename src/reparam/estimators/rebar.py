@@ -64,7 +64,7 @@ class REBAR(nn.Module):
 
     @property
     def temperature(self) -> float:
-        return float(self.log_temperature.exp())
+        return float(self.log_temperature.detach().exp())
 
     def forward(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
         return relaxed_control_estimate(
@@ -75,4 +75,4 @@ class REBAR(nn.Module):
         return 3 * num_samples
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature:.3g}, eta={float(self.eta):.3g}"
+        return f"temperature={self.temperature:.3g}, eta={float(self.eta.detach()):.3g}"

@@ -74,7 +74,7 @@ class RELAX(nn.Module):
 
     @property
     def temperature(self) -> float:
-        return float(self.log_temperature.exp())
+        return float(self.log_temperature.detach().exp())
 
     def forward(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
         return relaxed_control_estimate(
