@@ -14,6 +14,7 @@ def _register() -> None:
     from reparam.cli import train_policy  # noqa: F401
     from reparam.cli import compare  # noqa: F401
     from reparam.cli import bench  # noqa: F401
+    from reparam.cli import train_bnn  # noqa: F401
 
 
 def main() -> None:
