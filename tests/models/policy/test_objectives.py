@@ -40,7 +40,9 @@ GAIN = torch.tensor([[1.0, 1.5]], dtype=torch.float64)
 def _lqr() -> LQR:
     # A small initial spread keeps the cost's dependence on x0 (which only baselines that see
     # x0 can remove) from swamping the score-function estimators.
-    return LQR(horizon=HORIZON, dtype=torch.float64, initial_covariance=0.2 * torch.eye(2, dtype=torch.float64))
+    return LQR(
+        horizon=HORIZON, dtype=torch.float64, initial_covariance=0.2 * torch.eye(2, dtype=torch.float64)
+    )
 
 
 def _expected() -> float:
@@ -103,7 +105,9 @@ OBJECTIVES: dict[str, Objective] = {
     "reward-to-go + moving average": lambda task, pi, x0: reward_to_go_objective(
         task, pi, x0, SAMPLES, _moving_average(_expected() / 2)
     ),
-    "reward-to-go + learned": lambda task, pi, x0: reward_to_go_objective(task, pi, x0, SAMPLES, _rtg_learned()),
+    "reward-to-go + learned": lambda task, pi, x0: reward_to_go_objective(
+        task, pi, x0, SAMPLES, _rtg_learned()
+    ),
 }
 
 

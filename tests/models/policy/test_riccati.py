@@ -28,7 +28,9 @@ def test_matches_scipy(seed: int) -> None:
     np.testing.assert_allclose(P.numpy(), reference, rtol=1e-8, atol=1e-8)
     # The gain is the minimiser of the Bellman equation: K = (R + B'PB)^{-1} B'PA.
     K = optimal_gain(A, B, R, P)
-    ref_K = np.linalg.solve(R.numpy() + B.numpy().T @ reference @ B.numpy(), B.numpy().T @ reference @ A.numpy())
+    ref_K = np.linalg.solve(
+        R.numpy() + B.numpy().T @ reference @ B.numpy(), B.numpy().T @ reference @ A.numpy()
+    )
     np.testing.assert_allclose(K.numpy(), ref_K, rtol=1e-7, atol=1e-8)
     # The closed loop A - BK is stable.
     assert np.abs(np.linalg.eigvals((A - B @ K).numpy())).max() < 1
@@ -39,4 +41,6 @@ def test_not_stabilisable_raises() -> None:
     A = torch.tensor([[2.0, 0.0], [0.0, 0.5]], dtype=torch.float64)
     B = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
     with pytest.raises(RuntimeError, match="stabilisable"):
-        solve_discrete_riccati(A, B, torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64), max_iter=200)
+        solve_discrete_riccati(
+            A, B, torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64), max_iter=200
+        )
