@@ -60,8 +60,17 @@ def _asymptotic_regime(alpha: Tensor, x: Tensor) -> Tensor:
 
 
 def _p_or_q(alpha: Tensor, x: Tensor, upper: Tensor) -> Tensor:
-    """``-Q(alpha, x)`` where ``upper`` else ``P(alpha, x)`` (same derivative, no cancellation)."""
-    return torch.where(upper, -torch.special.gammaincc(alpha, x), torch.special.gammainc(alpha, x))
+    """``-Q(alpha, x)`` where ``upper`` else ``P(alpha, x)`` (same derivative, no cancellation);
+    each function is evaluated only where it is used."""
+    if bool(upper.all()):
+        return -torch.special.gammaincc(alpha, x)
+    if not bool(upper.any()):
+        return torch.special.gammainc(alpha, x)
+    out = torch.empty_like(x)
+    out[upper] = -torch.special.gammaincc(alpha[upper], x[upper])
+    lower = ~upper
+    out[lower] = torch.special.gammainc(alpha[lower], x[lower])
+    return out
 
 
 def _difference_log_grad(y: Tensor, alpha: Tensor) -> Tensor:

@@ -31,7 +31,11 @@ def attach_gradients(z0: Tensor, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tens
     out = z0
     for param, derivative in pairs:
         if isinstance(param, Tensor) and param.requires_grad:
-            out = out + (param - param.detach()).to(z0.dtype) * derivative.detach().to(z0.dtype)
+            delta = param - param.detach()
+            if not bool(torch.isfinite(param.detach()).all()):
+                # An infinite parameter (a one-sided bound) would make inf - inf = NaN.
+                delta = torch.where(torch.isfinite(param.detach()), delta, torch.zeros_like(delta))
+            out = out + delta.to(z0.dtype) * derivative.detach().to(z0.dtype)
     return out
 
 

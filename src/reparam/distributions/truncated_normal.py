@@ -179,9 +179,9 @@ class TruncatedNormal(Distribution):
             xi = torch.minimum(torch.maximum(xi, alpha), beta)
             xi = torch.where(u <= 0, alpha, torch.where(u >= 1, beta, xi))
             z0 = (self.loc.double() + scale * xi).to(dtype)
-            # log F and log(1 - F), each from the stable difference of Phi's.
-            log_f = log_diff_ndtr(alpha, xi) - log_z
-            log_1mf = log_diff_ndtr(xi, beta) - log_z
+            # The derivative of the quantile function at u: F = u, 1 - F = 1 - u exactly.
+            log_f = torch.log(u)
+            log_1mf = torch.log1p(-u)
             half_xi2 = 0.5 * xi * xi
             d_low = torch.exp(log_1mf + half_xi2 - 0.5 * alpha * alpha)
             d_high = torch.exp(log_f + half_xi2 - 0.5 * beta * beta)

@@ -21,22 +21,29 @@ def _wrap(x: Tensor) -> Tensor:
     return torch.remainder(x + math.pi, 2.0 * math.pi) - math.pi
 
 
-def _cdf_series(x: Tensor, kappa: Tensor) -> Tensor:
-    r"""Hill's series ``F(x) = 1/2 + x/(2 pi) + (1/pi) sum_n (I_n/I_0)(kappa) sin(n x)/n``.
+def _cdf_series(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Hill's series ``F(x) = 1/2 + x/(2 pi) + (1/pi) sum_n (I_n/I_0)(kappa) sin(n x)/n`` and
+    ``dF/dkappa``.
 
     The Bessel ratios ``r_n = I_n/I_{n-1} = 1/(2n/kappa + r_{n+1})`` come from a backward
     recurrence started at ``r_{N+1} = 0``, and the sum is nested Horner-style
-    (``r_1(sin x + r_2(sin 2x/2 + ...))``). With ``N`` terms the truncation
-    error is far below float64 rounding once ``N > 30 + 0.6 kappa`` (the ratios' product falls
-    like ``(kappa/2)^n/n!``); compare ``28 + kappa/2`` terms in Hill's algorithm.
+    (``r_1(sin x + r_2(sin 2x/2 + ...))``); the recurrences are differentiated alongside
+    (``dr_n = r_n^2 (2n/kappa^2 - dr_{n+1})``). With ``N > 30 + 0.6 kappa`` terms the truncation
+    error is far below float64 rounding (the ratios' product falls like ``(kappa/2)^n/n!``);
+    compare ``28 + kappa/2`` terms in Hill's algorithm.
     """
     ratio = torch.zeros_like(x)
+    d_ratio = torch.zeros_like(x)
     acc = torch.zeros_like(x)
+    d_acc = torch.zeros_like(x)
     terms = 30 + math.ceil(0.6 * float(kappa.detach().max())) if kappa.numel() else 0
     for n in range(terms, 0, -1):
         ratio = 1.0 / (2.0 * n / kappa + ratio)
-        acc = ratio * (torch.sin(n * x) / n + acc)
-    return 0.5 + x / (2.0 * math.pi) + acc / math.pi
+        d_ratio = ratio * ratio * (2.0 * n / (kappa * kappa) - d_ratio)
+        inner = torch.sin(n * x) / n + acc
+        d_acc = d_ratio * inner + ratio * d_acc
+        acc = ratio * inner
+    return 0.5 + x / (2.0 * math.pi) + acc / math.pi, d_acc / math.pi
 
 
 def _cdf_normal(x: Tensor, kappa: Tensor) -> Tensor:
@@ -54,35 +61,57 @@ def _cdf_normal(x: Tensor, kappa: Tensor) -> Tensor:
     return ndtr(s - s * s2 / (denom * denom))
 
 
-def von_mises_cdf(x: Tensor, concentration: Tensor) -> Tensor:
-    """CDF of the von Mises with mean 0 at ``x`` in ``[-pi, pi]`` (differentiable in both)."""
-    x, kappa = torch.broadcast_tensors(x, concentration)
-    shape = x.shape
-    x, kappa = x.reshape(-1), kappa.reshape(-1)
+def _cdf_and_grad(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
+    """``F`` and ``dF/dkappa`` on flat float64 tensors, each regime on its own elements."""
     small = kappa < SERIES_MAX_CONCENTRATION
-    out = torch.zeros(x.shape, dtype=torch.result_type(x, kappa), device=x.device)
+    cdf, d_cdf = torch.zeros_like(x), torch.zeros_like(x)
     if bool(small.any()):
-        out = out.index_put((small,), _cdf_series(x[small], kappa[small]))
+        f, df = _cdf_series(x[small], kappa[small])
+        cdf[small], d_cdf[small] = f, df
     if not bool(small.all()):
         large = ~small
-        out = out.index_put((large,), _cdf_normal(x[large], kappa[large]))
-    return out.clamp(0.0, 1.0).reshape(shape)
+        with torch.enable_grad():
+            k = kappa[large].detach().clone().requires_grad_(True)
+            f = _cdf_normal(x[large], k)
+            (df,) = torch.autograd.grad(f.sum(), k)
+        cdf[large], d_cdf[large] = f.detach(), df
+    return cdf.clamp(0.0, 1.0), d_cdf
+
+
+def _log_density(x: Tensor, kappa: Tensor) -> Tensor:
+    return kappa * (torch.cos(x) - 1.0) - torch.log(2.0 * math.pi * i0e(kappa))
+
+
+class _VonMisesCDF(torch.autograd.Function):
+    """``F(x; kappa)`` with ``dF/dx = p(x; kappa)`` and ``dF/dkappa`` from the same recurrences."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, kappa: Tensor) -> Tensor:
+        cdf, d_cdf = _cdf_and_grad(x.reshape(-1), kappa.reshape(-1))
+        ctx.save_for_backward(x, kappa, d_cdf.reshape(x.shape))
+        return cdf.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        x, kappa, d_cdf = ctx.saved_tensors
+        return grad * torch.exp(_log_density(x, kappa)), grad * d_cdf
+
+
+def von_mises_cdf(x: Tensor, concentration: Tensor) -> Tensor:
+    """CDF of the von Mises with mean 0 at ``x`` in ``[-pi, pi]``, float64, differentiable in both."""
+    x, kappa = torch.broadcast_tensors(x.double(), concentration.double())
+    return _VonMisesCDF.apply(x.contiguous(), kappa.contiguous())
 
 
 def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
     r"""``dx/dkappa = -(dF(x; kappa)/dkappa) / p(x; kappa)`` for mean-0 samples ``x``, float64.
 
-    ``p(x) = exp(kappa (cos x - 1)) / (2 pi i0e(kappa))``; ``dF/dkappa`` by autograd through the
-    series or the normal approximation, each used where it is accurate.
+    ``p(x) = exp(kappa (cos x - 1)) / (2 pi i0e(kappa))``; ``dF/dkappa`` from the differentiated
+    series, or by autograd through the normal approximation, each where it is accurate.
     """
-    x64 = x.detach().double()
-    with torch.enable_grad():
-        kappa = concentration.detach().double().expand_as(x64).clone().requires_grad_(True)
-        cdf = von_mises_cdf(x64, kappa)
-        (dcdf,) = torch.autograd.grad(cdf.sum(), kappa)
-    kappa = kappa.detach()
-    log_density = kappa * (torch.cos(x64) - 1.0) - torch.log(2.0 * math.pi * i0e(kappa))
-    return -dcdf * torch.exp(-log_density)
+    x, kappa = torch.broadcast_tensors(x.detach().double(), concentration.detach().double())
+    _, d_cdf = _cdf_and_grad(x.reshape(-1), kappa.reshape(-1))
+    return -d_cdf.reshape(x.shape) * torch.exp(-_log_density(x, kappa))
 
 
 class VonMises(_TorchVonMises):
