@@ -75,8 +75,8 @@ def compare(
     equal_cost: bool = typer.Option(
         False, "--equal-cost", help="Same evaluations of f per estimate for every estimator."
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for table.md and variance.png."),  # noqa: B008
-    option: list[str] = typer.Option(  # noqa: B008
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for table.md and variance.png."),
+    option: list[str] = typer.Option(
         [], "--option", "-O", help="Problem option KEY=VALUE (repeatable), e.g. -O mu=2 -O sigma=0.5."
     ),
     list_problems: bool = typer.Option(False, "--list", help="List the problems and exit."),
