@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/reparam demo
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples

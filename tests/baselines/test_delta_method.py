@@ -59,7 +59,28 @@ def test_full_covariance_uses_trace_with_hessian() -> None:
         assert torch.allclose(g, e)
 
 
-def test_needs_scalar_cost_per_sample() -> None:
-    q = Normal(torch.zeros(3), 1.0)
-    with pytest.raises(ValueError, match="one cost per sample"):
-        rp.expect(lambda z: z**2, q, rp.ScoreFunction(DeltaMethod()), num_samples=3)
+def test_per_element_costs_each_get_their_own_expansion() -> None:
+    # Costs per batch element: element e's expansion uses only its own slice. For quadratic
+    # costs every expansion is exact, so the gradient is exact: d/dmu_e E[z_e^2 + z_e] = 2 mu_e + 1.
+    mu = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    q = Normal(mu, torch.tensor([1.0, 0.3, 2.0], dtype=torch.float64))
+    value = rp.expect(lambda z: z**2 + z, q, rp.ScoreFunction(DeltaMethod()), num_samples=4)
+    assert value.shape == (3,)
+    (grad,) = torch.autograd.grad(value.sum(), mu)
+    assert torch.allclose(grad, 2 * mu.detach() + 1)
+
+
+def test_batch_of_multivariate_normals() -> None:
+    # Two independent correlated Gaussians (batch 2, event 2), cost z0 * z1 per element:
+    # E = mu0 mu1 + Sigma01 per element, exact under the (exact) quadratic expansion.
+    loc = torch.tensor([[0.5, 1.0], [-1.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    tril = torch.tensor(
+        [[[1.0, 0.0], [0.6, 0.8]], [[0.5, 0.0], [-0.2, 1.5]]], dtype=torch.float64, requires_grad=True
+    )
+    q = MultivariateNormal(loc, scale_tril=tril)
+    value = rp.expect(lambda z: z[..., 0] * z[..., 1], q, rp.ScoreFunction(DeltaMethod()), num_samples=5)
+    grads = torch.autograd.grad(value.sum(), (loc, tril))
+    cov = tril @ tril.transpose(-1, -2)
+    exact = torch.autograd.grad((loc[:, 0] * loc[:, 1] + cov[:, 0, 1]).sum(), (loc, tril))
+    for g, e in zip(grads, exact, strict=True):
+        assert torch.allclose(g, e)

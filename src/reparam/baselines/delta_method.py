@@ -12,18 +12,53 @@ from reparam.baselines.base import ControlVariate, CostFn
 
 
 def _leave_one_out_coefficient(costs: Tensor, control: Tensor, eps: float = 1e-12) -> Tensor:
-    """``beta_i = Cov(f, h) / Var(h)`` estimated from every sample but ``i``."""
+    """``beta_i = Cov(f, h) / Var(h)`` per cost element, estimated from every sample but ``i``."""
     n = costs.shape[0]
     if n < 3:
         return torch.ones_like(costs)
     m = n - 1
-    s_f, s_h = costs.sum(), control.sum()
-    s_fh, s_hh = (costs * control).sum(), (control * control).sum()
+    s_f, s_h = costs.sum(0), control.sum(0)
+    s_fh, s_hh = (costs * control).sum(0), (control * control).sum(0)
     mean_f = (s_f - costs) / m
     mean_h = (s_h - control) / m
     cov = (s_fh - costs * control) / m - mean_f * mean_h
     var = (s_hh - control * control) / m - mean_h * mean_h
     return torch.where(var > eps, cov / var.clamp_min(eps), torch.ones_like(var))
+
+
+def _hessian_blocks(total, point: Tensor, outer: int, inner: int) -> tuple[Tensor, Tensor]:
+    """Gradient ``(outer, inner)`` and per-slice Hessian blocks ``(outer, inner, inner)`` of
+    ``total(x) = sum_e f_e(x_e)``, a sum of functions of disjoint slices: one
+    Hessian-vector product per coordinate of a slice, shared by all slices."""
+    grad_fn = torch.func.grad(total)
+    gradient = grad_fn(point)
+    basis = torch.eye(inner, dtype=point.dtype, device=point.device)
+    directions = basis.unsqueeze(1).expand(inner, outer, inner).reshape(inner, *point.shape)
+
+    def column(v: Tensor) -> Tensor:
+        return torch.func.jvp(grad_fn, (point,), (v,))[1]
+
+    try:
+        columns = torch.func.vmap(column)(directions)
+    except Exception:  # an op without a batching rule: one product at a time
+        columns = torch.stack([column(v) for v in directions])
+    hessian = columns.reshape(inner, outer, inner).permute(1, 2, 0)
+    return gradient.reshape(outer, inner), hessian
+
+
+def _trace_with_covariance(q: Distribution, hessian: Tensor, outer: int, inner: int) -> Tensor:
+    """``tr(H_e Sigma_e)`` per cost element: the full covariance for multivariate normals
+    (block diagonal over the batch dims inside a slice), the variances otherwise."""
+    covariance = getattr(q, "covariance_matrix", None) if hasattr(q, "_unbroadcasted_scale_tril") else None
+    if covariance is not None:
+        d = covariance.shape[-1]
+        blocks = inner // d
+        cov = covariance.expand((*q.batch_shape, d, d)).reshape(outer, blocks, d, d)
+        h = hessian.reshape(outer, blocks, d, blocks, d)
+        diagonal_blocks = torch.diagonal(h, dim1=1, dim2=3).permute(0, 3, 1, 2)  # (outer, blocks, d, d)
+        return (diagonal_blocks * cov.to(h.dtype)).sum((-1, -2, -3))
+    variance = q.variance.expand(q.batch_shape + q.event_shape).reshape(outer, inner)
+    return (torch.diagonal(hessian, dim1=-2, dim2=-1) * variance.to(hessian.dtype)).sum(-1)
 
 
 @dataclass(frozen=True)
@@ -41,14 +76,16 @@ class DeltaMethod:
     and the estimator is
     :math:`\frac1N\sum_i (f(z_i) - \beta_i h(z_i))\nabla\log q(z_i) + \bar\beta\,\nabla\mathbb{E}_q[h]`.
     :math:`\mathbb{E}_q[h]` needs only the mean and covariance of ``q`` (``covariance_matrix``
-    when ``q`` has one, else ``variance`` as a diagonal), so any ``q`` with a differentiable mean
-    and variance works. The coefficient :math:`\beta_i = \mathrm{Cov}(f, h)/\mathrm{Var}(h)` is
-    estimated from the other samples of the batch (leave-one-out), which keeps the estimator
-    unbiased; with fewer than 3 samples :math:`\beta = 1`.
+    for multivariate normals, else ``variance`` as a diagonal), so any ``q`` with a
+    differentiable mean and variance works. The coefficient
+    :math:`\beta_i = \mathrm{Cov}(f, h)/\mathrm{Var}(h)` is estimated from the other samples of
+    the batch (leave-one-out), which keeps the estimator unbiased; with fewer than 3 samples
+    :math:`\beta = 1`. When ``f`` returns one cost per leading batch element, each element gets
+    its own expansion (its Hessian is the block of its own slice).
 
-    Needs ``f`` to return one cost per sample (shape ``(num_samples,)``) and to be twice
-    differentiable. Cost: ``num_samples + 1`` evaluations of ``f`` plus one Hessian at the mean
-    (``torch.func.hessian``; dimension ``D`` costs ``O(D)`` extra passes).
+    Needs ``f`` twice differentiable and written in differentiable torch (it goes through
+    ``torch.func``). Cost: ``num_samples + 1`` evaluations of ``f`` plus ``D`` Hessian-vector
+    products, ``D`` the number of coordinates each cost depends on.
 
     Reference: Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
     Learning", JMLR 2020, section 7.2 (delta method control variates); Paisley, Blei & Jordan,
@@ -59,34 +96,33 @@ class DeltaMethod:
     extra_evaluations: int = 1
 
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate:
-        if costs.dim() != 1:
-            raise ValueError(
-                f"DeltaMethod() needs one cost per sample (f returning shape (num_samples,)), got "
-                f"costs of shape {tuple(costs.shape)}; sum the costs inside f."
-            )
+        n, cost_shape = costs.shape[0], costs.shape[1:]
         mean = q.mean
         m = mean.detach()
-        shape = m.shape
+        outer = cost_shape.numel()
+        inner = m.numel() // outer
 
-        def f_flat(x: Tensor) -> Tensor:
-            return f(x.reshape(1, *shape))[0]
+        def total(x: Tensor) -> Tensor:
+            return f(x.unsqueeze(0)).sum()
 
-        m_flat = m.reshape(-1)
-        f_m = f_flat(m_flat).detach()
-        grad = torch.func.grad(f_flat)(m_flat).detach()
-        hess = torch.func.hessian(f_flat)(m_flat).detach()
+        f_m = f(m.unsqueeze(0)).detach().reshape(outer)
+        gradient, hessian = _hessian_blocks(total, m, outer, inner)
+        gradient, hessian = gradient.detach(), hessian.detach()
 
-        dz = (z.detach().reshape(z.shape[0], -1) - m_flat).to(hess.dtype)
-        control = f_m + dz @ grad + 0.5 * ((dz @ hess) * dz).sum(-1)
+        dz = (z.detach() - m).reshape(n, outer, inner).to(hessian.dtype)
+        control = (
+            f_m
+            + torch.einsum("noi,oi->no", dz, gradient)
+            + 0.5 * torch.einsum("noi,oij,noj->no", dz, hessian, dz)
+        )
+        dmu = (mean - m).reshape(outer, inner).to(hessian.dtype)
+        trace = _trace_with_covariance(q, hessian, outer, inner)
+        expected = (
+            f_m + (gradient * dmu).sum(-1) + 0.5 * (trace + torch.einsum("oi,oij,oj->o", dmu, hessian, dmu))
+        )
 
-        dmu = (mean.reshape(-1) - m_flat).to(hess.dtype)
-        covariance = getattr(q, "covariance_matrix", None) if hasattr(q, "scale_tril") else None
-        if covariance is not None and covariance.shape[-1] * covariance.shape[-2] == hess.numel():
-            trace = (hess * covariance.reshape(hess.shape)).sum()
-        else:
-            trace = (torch.diagonal(hess) * q.variance.expand(shape).reshape(-1)).sum()
-        expected = f_m + dmu @ grad + 0.5 * (trace + dmu @ hess @ dmu)
-
+        control = control.reshape(costs.shape)
+        expected = expected.reshape(cost_shape)
         beta = _leave_one_out_coefficient(costs.detach(), control)
-        correction = beta.mean() * (expected - expected.detach())
+        correction = beta.mean(0) * (expected - expected.detach())
         return ControlVariate((beta * control).to(costs.dtype), correction.to(costs.dtype))

@@ -15,6 +15,7 @@ def _register() -> None:
     from reparam.cli import compare  # noqa: F401
     from reparam.cli import bench  # noqa: F401
     from reparam.cli import train_bnn  # noqa: F401
+    from reparam.cli import train_discrete_vae  # noqa: F401
 
 
 def main() -> None:

@@ -1,0 +1,29 @@
+"""A compact terminal rendering of ``rp.compare`` tables for the demo (fits 80 columns)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from reparam.diagnostics import CompareTable
+
+
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def compact(table: CompareTable) -> Table:
+    """estimator, parameter, samples, mean ± standard error, exact, variance, time."""
+    out = Table(title=table.title, title_justify="left")
+    for column in ("estimator", "param", "N", "mean ± se", "exact", "variance", "time"):
+        out.add_column(column, no_wrap=column in ("estimator", "param"))
+    for row in table.rows:
+        out.add_row(
+            row.estimator,
+            row.parameter,
+            str(row.num_samples),
+            f"{row.mean:.4g} ± {row.stderr:.2g}",
+            _g(row.exact),
+            _g(row.variance),
+            f"{row.seconds * 1e3:.2f} ms",
+        )
+    return out
