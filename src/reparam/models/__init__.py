@@ -1,7 +1,9 @@
 """reparam.models (see DESIGN.md)."""
 
+from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
 from reparam.models.logistic_regression import BayesianLogisticRegression
 from reparam.models.vae import VAE, VAEConfig
 
 __all__ = ["VAE", "VAEConfig"]
 __all__ += ["BayesianLogisticRegression"]
+__all__ += ["DiscreteVAE", "DiscreteVAEConfig"]
