@@ -95,3 +95,32 @@ def zero_value(x: Tensor) -> Tensor:
 
 def sample_shape_for(num_samples: int) -> torch.Size:
     return torch.Size((num_samples,))
+
+
+def draw_without_gradient(q: Distribution, num_samples: int) -> Tensor:
+    """Samples carrying no gradient. ``rsample`` under ``no_grad`` where ``q`` has it: the same
+    distribution as ``sample`` and, for location-scale families, a cheaper kernel."""
+    with torch.no_grad():
+        return q.rsample((num_samples,)) if q.has_rsample else q.sample((num_samples,))
+
+
+def _validating(q: Distribution) -> list[Distribution]:
+    chain = [q]
+    while hasattr(chain[-1], "base_dist"):
+        chain.append(chain[-1].base_dist)  # type: ignore[attr-defined]
+    return chain
+
+
+def log_prob_of_own_samples(q: Distribution, z: Tensor) -> Tensor:
+    """``q.log_prob(z)`` for samples ``q`` drew itself, skipping the support check that
+    argument validation would repeat on every call (the samples are in the support by
+    construction)."""
+    chain = _validating(q)
+    saved = [d._validate_args for d in chain]
+    try:
+        for d in chain:
+            d._validate_args = False
+        return q.log_prob(z)
+    finally:
+        for d, flag in zip(chain, saved, strict=True):
+            d._validate_args = flag

@@ -9,7 +9,14 @@ from torch.distributions import Distribution
 from reparam.baselines.base import Baseline
 from reparam.baselines.delta_method import DeltaMethod
 from reparam.baselines.leave_one_out import LeaveOneOut
-from reparam.estimators.base import CostFn, credit_log_prob, evaluate, score_surrogate
+from reparam.estimators.base import (
+    CostFn,
+    credit_log_prob,
+    draw_without_gradient,
+    evaluate,
+    log_prob_of_own_samples,
+    score_surrogate,
+)
 from reparam.estimators.sampling import ImportanceSampling, Sampler, draw, weights_for
 
 
@@ -81,13 +88,14 @@ class ScoreFunction:
                 f"{num_samples}; raise num_samples or use baseline=MovingAverage()."
             )
         log_w = None
-        with torch.no_grad():
-            if self.sampling is None:
-                z = q.sample((num_samples,))
-            else:
+        if self.sampling is None:
+            z = draw_without_gradient(q, num_samples)
+        else:
+            with torch.no_grad():
                 z, log_w = draw(self.sampling, q, num_samples)
         costs = evaluate(f, z, q, num_samples)
-        log_prob = credit_log_prob(q.log_prob(z), costs)
+        own = self.sampling is None
+        log_prob = credit_log_prob(log_prob_of_own_samples(q, z) if own else q.log_prob(z), costs)
         weights = costs.detach()
         correction = None
         if self.baseline is not None:
