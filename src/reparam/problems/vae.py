@@ -179,7 +179,7 @@ def plot(results: list[GradientStats], path: Path) -> Path:
     left.set(
         yscale="log", xlabel="training step (pathwise ELBO)", ylabel="encoder gradient SNR (mean over params)"
     )
-    left.set_title("IWAE's encoder SNR falls with k; DReG's does not")
+    left.set_title("IWAE's encoder SNR falls with k; DReG keeps it high")
     right.set(yscale="log", xlabel="training step", ylabel="encoder gradient variance (mean over params)")
     right.set_title("score function vs pathwise, ELBO, 5 samples")
     for axis in (left, right):
