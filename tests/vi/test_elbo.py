@@ -189,3 +189,36 @@ def test_errors(conjugate) -> None:
         elbo(3, q)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="prior"):
         elbo(conjugate.log_likelihood, q, prior="normal")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("standard", [True, False])
+def test_mean_field_kl_fast_path_matches_torch(standard: bool) -> None:
+    # elbo's closed-form KL for diagonal Gaussians (prior constants cached per prior object)
+    # must equal torch's registered KL in value and gradient, and notice in-place prior edits.
+    from reparam.vi.elbo import _mean_field_kl
+
+    loc = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    scale = (torch.rand(5, dtype=torch.float64) + 0.2).requires_grad_()
+    q = Independent(Normal(loc, scale), 1)
+    if standard:
+        prior = Independent(
+            Normal(torch.zeros(5, dtype=torch.float64), torch.ones(5, dtype=torch.float64)), 1
+        )
+    else:
+        prior = Independent(
+            Normal(torch.randn(5, dtype=torch.float64), torch.rand(5, dtype=torch.float64) + 0.5), 1
+        )
+    for _ in range(2):  # second call uses the cache
+        fast, slow = _mean_field_kl(q, prior), kl_divergence(q, prior)
+        assert torch.allclose(fast, slow)
+        fast_grads = torch.autograd.grad(fast, [loc, scale])
+        slow_grads = torch.autograd.grad(slow, [loc, scale])
+        for a, b in zip(fast_grads, slow_grads, strict=True):
+            assert torch.allclose(a, b)
+    with torch.no_grad():
+        prior.base_dist.loc.add_(0.5)
+        prior.base_dist.scale.mul_(2.0)
+    assert torch.allclose(_mean_field_kl(q, prior), kl_divergence(q, prior))
+    # a learnable prior or another family falls back to torch's registry
+    learnable = Independent(Normal(torch.zeros(5, dtype=torch.float64, requires_grad=True), 1.0), 1)
+    assert _mean_field_kl(q, learnable) is None
