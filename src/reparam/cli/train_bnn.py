@@ -345,7 +345,7 @@ def train_bnn(
     hidden: str = typer.Option("200,200", help="MLP hidden widths, comma separated."),
     eval_samples: int = typer.Option(32, help="Posterior draws for the test predictive."),
     seed: int = typer.Option(0, help="Random seed."),
-    out: Path = typer.Option("runs/bnn", help="Output folder (one subfolder per run)."),  # noqa: B008
+    out: Path = typer.Option("runs/bnn", help="Output folder (one subfolder per run)."),
     resume: bool = typer.Option(False, help="Continue from the run's checkpoint."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     threads: int = typer.Option(1, help="torch intra-op threads (small models train fastest on one)."),
