@@ -23,7 +23,11 @@ bayesian-torch is not a project dependency: if missing it is installed into this
 environment with ``pip install --no-deps bayesian-torch`` (its declared dependencies would pull
 torchvision).
 
-Run: python benchmarks/bench_bnn.py [--rounds 15] [--steps 10] [--threads 1] [--repeats 200]
+``--clock cpu`` times with ``time.thread_time`` instead of the wall clock: on a machine whose cores
+are shared with other jobs the wall time mostly measures waiting; with one intra-op thread the
+thread's CPU time is what the wall time would be on an idle machine.
+
+Run: python benchmarks/bench_bnn.py [--rounds 15] [--steps 10] [--threads 1] [--repeats 200] [--clock cpu]
 """
 
 from __future__ import annotations
