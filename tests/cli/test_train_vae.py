@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from reparam.cli.app import app
 from reparam.cli.train_vae import TrainOptions, train
-from reparam.data import digits
+from reparam.data import digits, load
 from reparam.training import load_checkpoint
 
 torch.set_num_threads(1)
@@ -62,14 +65,16 @@ def test_cli_fast_mode_on_digits_writes_metrics_checkpoint_and_pngs(tmp_path: Pa
 
 
 def test_resume_is_bit_for_bit_the_uninterrupted_run(tmp_path: Path) -> None:
-    # Stop at step 17 (mid-epoch: 1257 rows / 32 per batch), resume to 40, compare everything.
+    # Stop at step 11 (mid-epoch: 1257 rows / 32 per batch), resume to 24, compare everything.
     splits = digits(binarize=True)
     for estimator, objective, k in (("pathwise", "iwae", 3), ("reinforce-ma", "elbo", 1)):
-        full = small_options(tmp_path / f"full-{estimator}", estimator=estimator, objective=objective, k=k)
+        full = small_options(
+            tmp_path / f"full-{estimator}", estimator=estimator, objective=objective, k=k, steps=24
+        )
         parts = replace(full, out=str(tmp_path / f"parts-{estimator}"))
         assert train(full, splits=splits).status == "done"
-        assert train(parts, splits=splits, stop=lambda step: step >= 17).step == 17
-        assert train(parts, resume=True, splits=splits).step == 40
+        assert train(parts, splits=splits, stop=lambda step: step >= 11).step == 11
+        assert train(parts, resume=True, splits=splits).step == 24
         a, b = (
             load_checkpoint(Path(full.out) / "checkpoint.pt"),
             load_checkpoint(Path(parts.out) / "checkpoint.pt"),
@@ -145,3 +150,33 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in output and "--resume" in output
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["step"] >= 10 and f"step {state['step']}" in output
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_folder_with_dynamic_binarization_trains_and_evaluates(tmp_path: Path) -> None:
+    # An MNIST-format folder (10,000 validation rows are cut from the training images).
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for prefix, n in (("train", 10100), ("t10k", 50)):
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    splits = load(str(folder), binarize="none")
+    assert splits.x_train.shape == (100, 784) and splits.x_valid.shape == (10000, 784)
+    assert 0 < splits.x_train.mean() < 1 and not torch.equal(splits.x_train, splits.x_train.round())
+    out = tmp_path / "run"
+    result = train(small_options(out, data=str(folder), steps=6, batch_size=20, eval_every=6, log_every=3))
+    assert result.status == "done"
+    from reparam.cli import _register
+
+    _register()
+    evaluation = CliRunner().invoke(
+        app, ["evaluate", "vae", str(out / "checkpoint.pt"), "--k", "20", "--chunk", "7", "--no-progress"]
+    )
+    assert evaluation.exit_code == 0, evaluation.output
+    assert "test NLL" in evaluation.output and "50 rows" in evaluation.output

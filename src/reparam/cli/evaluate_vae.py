@@ -44,8 +44,9 @@ def _rows(checkpoint: dict, data: str | None, split: str) -> torch.Tensor:
     if source == "digits":
         splits = load("digits", binarize=options["likelihood"] == "bernoulli", seed=options["seed"])
     elif Path(source).is_dir():
-        # Evaluate IDX sets with a fixed (static) binarization unless the model is Gaussian.
-        mode = "none" if options["likelihood"] == "gaussian" else "static"
+        # Grey levels for a Gaussian model; else the training binarization, drawn once
+        # (fixed by the seed) for a model trained with dynamic binarization.
+        mode = "none" if options["likelihood"] == "gaussian" else options["binarize"]
         splits = load(source, binarize=mode, seed=options["seed"])
     else:
         splits = load(source)

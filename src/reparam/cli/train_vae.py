@@ -108,13 +108,15 @@ class TrainResult:
 
 
 def load_data(options: TrainOptions) -> Splits:
-    """The splits named by ``--data``; digits are binarized for a Bernoulli likelihood."""
+    """The splits named by ``--data``; digits are binarized for a Bernoulli likelihood. IDX
+    folders trained with dynamic binarization load grey levels (binarized per batch)."""
     if options.data == "digits":
         return load("digits", binarize=options.likelihood == "bernoulli", seed=options.seed)
-    path = Path(options.data)
-    if path.is_dir():
-        mode = "none" if options.binarize == "dynamic" else options.binarize
-        return load(options.data, binarize=mode, seed=options.seed)
+    if Path(options.data).is_dir():
+        gaussian, dynamic = options.likelihood == "gaussian", options.binarize == "dynamic"
+        return load(
+            options.data, binarize="none" if gaussian or dynamic else options.binarize, seed=options.seed
+        )
     return load(options.data)
 
 
@@ -207,8 +209,15 @@ def train(
     checkpoint_path, metrics = out / CHECKPOINT, MetricsLog(out / METRICS)
     splits = splits if splits is not None else load_data(options)
     x_train = splits.x_train
-    x_valid = (splits.x_valid if len(splits.x_valid) else splits.x_test)[: options.eval_size]
-    dynamic = options.binarize == "dynamic" and Path(options.data).is_dir()
+    x_valid = splits.x_valid if len(splits.x_valid) else splits.x_test
+    # A random validation subset (some sets are sorted by class), fixed by the seed.
+    pick = torch.Generator().manual_seed(options.seed)
+    x_valid = x_valid[torch.randperm(len(x_valid), generator=pick)[: options.eval_size]]
+    dynamic = (
+        Path(options.data).is_dir() and options.likelihood == "bernoulli" and options.binarize == "dynamic"
+    )
+    if dynamic:  # validate on one fixed binarization
+        x_valid = dynamic_binarize(x_valid, pick)
 
     torch.set_num_threads(options.threads)
     seed_everything(options.seed)
