@@ -8,6 +8,7 @@ All statistical thresholds are 5 standard errors of the Monte Carlo estimate bei
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -74,13 +75,15 @@ def _flat(y: Tensor) -> Tensor:
     return y.reshape(y.shape[0], y.shape[1], -1)
 
 
-def repeat(fn, repeats: int):
+def repeat(fn: Callable[[], Tensor], repeats: int) -> Tensor:
     """``repeats`` independent evaluations of the random ``fn()``, stacked along a new dim 0
     (``vmap`` with fresh randomness per repeat: each repeat is its own forward pass)."""
     return vmap(lambda _: fn(), randomness="different")(torch.arange(repeats))
 
 
-def gradient_draws(layer: torch.nn.Module, loss, repeats: int) -> dict[str, Tensor]:
+def gradient_draws(
+    layer: torch.nn.Module, loss: Callable[[dict[str, Tensor]], Tensor], repeats: int
+) -> dict[str, Tensor]:
     """``repeats`` independent draws of the gradient of ``loss(output)`` w.r.t. every parameter."""
     params = {k: v.detach() for k, v in layer.named_parameters()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -105,6 +106,6 @@ def test_scale_mixture_kl_gradient_flows_to_posterior() -> None:
         (lambda: ScaleMixturePrior(0.5, 1.0, 0.1, num_samples=0), "num_samples"),
     ],
 )
-def test_bad_prior_arguments(factory, message: str) -> None:
+def test_bad_prior_arguments(factory: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         factory()
