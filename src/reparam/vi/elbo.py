@@ -176,12 +176,13 @@ def elbo(
         ll = lambda w: log_likelihood(w, x_batch, y_batch)       # sums 32 rows
         loss = -rp.vi.elbo(ll, q, prior=prior, num_samples=50, data_scale=455 / 32)
 
-    Here ``data_scale * ll`` estimates the log-likelihood of all 455 rows (expectation over the
-    batch draw), and the KL (about 30 nats) is subtracted once. Writing instead
-    ``ll - KL / num_batches`` or ``(ll - KL) * data_scale`` gives the same gradient direction
-    only up to a rescaling of the prior's weight, which silently changes the posterior; peers'
-    examples that average the likelihood over the batch (a mean instead of a sum) weaken the
-    likelihood by a further factor ``N``.
+    Here ``data_scale * ll`` estimates the log-likelihood of all 455 rows (in expectation over
+    the batch draw) and the KL (a few tens of nats here) is subtracted once. The usual mistakes:
+    ``(ll - KL) * data_scale`` counts the KL ``N / B`` times (the posterior is pulled toward the
+    prior); averaging the likelihood over the batch (``mean`` instead of ``sum``) without the
+    scale weakens the likelihood by a factor ``N`` against the KL. ``ll - KL * B / N`` (each
+    batch carrying its share of the KL) has the same optimum as the correct form, but its
+    gradient is ``B / N`` times smaller, so the learning rate silently changes meaning.
 
     Args:
         log_joint: ``z -> Tensor`` shaped ``(num_samples, *q.batch_shape[:k])``:
