@@ -13,9 +13,9 @@ drawn at each point of a parameter grid, against an independent float64 (or bett
 * TruncatedNormal: ``-(dF/dtheta)/p`` for all four parameters in 50-digit mpmath.
 * Mixture (univariate, 3 normals): ``-(dF/dtheta)/p`` by Richardson differences of the mixture CDF.
 
-Speed: nanoseconds per sample of ``rsample`` + ``backward`` (float32, one thread,
-``--n`` samples), median over ``--rounds`` paired rounds (order alternating), and the median
-of per-round ratios ours / torch. Where torch has no ``rsample`` (VonMises, mixtures, truncated
+Speed: CPU nanoseconds per sample of ``rsample`` + ``backward`` (float32, one thread,
+``--n`` samples, thread CPU time), median over ``--rounds`` paired rounds (order alternating),
+and the median of per-round ratios ours / torch. Where torch has no ``rsample`` (VonMises, mixtures, truncated
 normal), the baseline is its ``sample()`` or a hand-written torch inversion with autograd.
 
 Run: python benchmarks/bench_distributions.py [--n 100000] [--rounds 7] [--quick]
@@ -167,9 +167,11 @@ def mixture_accuracy(n: int) -> list[Row]:
 
 # ------------------------------------------------------------------ speed
 def timed(fn: Callable[[], None]) -> float:
-    start = time.perf_counter()
+    """CPU time of the calling thread (torch runs single-threaded here), so other processes on a
+    shared machine inflate neither side of a ratio."""
+    start = time.thread_time()
     fn()
-    return time.perf_counter() - start
+    return time.thread_time() - start
 
 
 def paired(

@@ -29,7 +29,7 @@ def test_same_per_sample_gradient_as_normal_rsample_for_the_same_z() -> None:
 class _DifferentiableSampler(Normal):
     """A sampler that (wrongly, for this test) carries its own gradient: 3x the true one."""
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:  # noqa: B008
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         eps = torch.randn(self._extended_shape(sample_shape), dtype=self.loc.dtype)
         return 3.0 * self.loc + self.scale * eps - 2.0 * self.loc.detach()
 

@@ -57,7 +57,7 @@ class Logistic(Distribution):
         self.loc, self.scale = torch.broadcast_tensors(loc, scale)
         super().__init__(self.loc.shape, validate_args=False)
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:  # noqa: B008
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         with torch.no_grad():
             u = torch.rand(self._extended_shape(sample_shape), dtype=self.loc.dtype)
             return self.loc + self.scale * (torch.log(u) - torch.log1p(-u))

@@ -50,5 +50,7 @@ def implicit_surrogate(z0: Tensor, cdf: Tensor, log_density: Tensor) -> Tensor:
             smallest normal number so the ratio stays finite.
     """
     tiny = torch.finfo(cdf.dtype).tiny
-    inv_density = torch.exp(-log_density.detach()).clamp(max=1.0 / tiny)
-    return z0 + (-(cdf - cdf.detach()) * inv_density).to(z0.dtype)
+    inv_density = torch.exp(-log_density.detach()).clamp_(max=1.0 / tiny)
+    if cdf.dtype == z0.dtype:
+        return torch.addcmul(z0, cdf.detach() - cdf, inv_density)
+    return z0 + ((cdf.detach() - cdf) * inv_density).to(z0.dtype)

@@ -31,6 +31,8 @@ class Implicit(Distribution):
     Args:
         dist: a univariate continuous ``torch.distributions.Distribution`` (yours included)
             with ``sample``, ``log_prob`` and a ``cdf`` differentiable in its parameters.
+            torch's ``Gamma.cdf`` (``igamma``) has no derivative in the concentration; use
+            :class:`reparam.distributions.Gamma` there.
 
     Example:
         >>> q = rp.distributions.Implicit(torch.distributions.Gamma(alpha, 1.0))
@@ -59,7 +61,9 @@ class Implicit(Distribution):
     def reparameterize(self, value: Tensor) -> Tensor:
         """Attach the implicit gradient ``-(dF/dtheta)/p`` to given samples ``value``."""
         z0 = value.detach()
-        return implicit_surrogate(z0, self.base_dist.cdf(z0), self.base_dist.log_prob(z0))
+        with torch.no_grad():
+            log_density = self.base_dist.log_prob(z0)
+        return implicit_surrogate(z0, self.base_dist.cdf(z0), log_density)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
