@@ -105,6 +105,9 @@ def policy_horizon(request: CompareRequest) -> None:
             raise ValueError(f"policy-horizon compares pathwise and reinforce-loo, not {unknown}.")
         names = tuple(mapping[n] for n in request.estimators)
     console = Console()
+    # Many small sequential rollouts: intra-op threads only add synchronisation (this is the
+    # command's own process, so the setting is not restored).
+    torch.set_num_threads(1)
     repeats = min(request.repeats, MAX_REPEATS)
     if repeats < request.repeats:
         console.print(
