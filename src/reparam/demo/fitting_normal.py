@@ -30,6 +30,7 @@ from reparam.diagnostics import gradient_stats
 
 PRIOR_SCALE = 10.0
 LEARNING_RATE = 0.2  # Adam with cosine decay
+SAMPLES = 64  # Monte Carlo samples per ELBO step
 
 
 def radius_data() -> Tensor:
@@ -137,7 +138,7 @@ def run(console: Console, folder, report, steps: int, repeats: int) -> dict[str,
 
         def negative_elbo(mu: Tensor, log_sigma: Tensor, estimator=estimator) -> Tensor:
             q = Normal(mu, log_sigma.exp())
-            return rp.expect(model.neg_log_joint, q, estimator, num_samples=16) - q.entropy()
+            return rp.expect(model.neg_log_joint, q, estimator, num_samples=SAMPLES) - q.entropy()
 
         def variance(mu: Tensor, log_sigma: Tensor, estimator=estimator) -> float:
             q = lambda: Normal(mu, log_sigma.exp())  # noqa: E731
@@ -146,7 +147,7 @@ def run(console: Console, folder, report, steps: int, repeats: int) -> dict[str,
                 q,
                 [mu, log_sigma],
                 estimator,
-                num_samples=16,
+                num_samples=SAMPLES,
                 repeats=repeats,
                 timing_repeats=1,
             )
@@ -220,7 +221,7 @@ def _plot(folder, naive: Curves, elbo: dict[str, Curves], post_mean, post_sd, ev
     axes[1].set(title="ELBO", xlabel="step", ylim=(top - 200, top + 20))
     axes[2].axhline(post_sd, color="k", ls="--", label="exact posterior sd")
     axes[2].set(title="ELBO: sigma", xlabel="step", yscale="log")
-    axes[3].set(title="gradient variance (trace, 16 samples)", xlabel="step", yscale="log")
+    axes[3].set(title=f"gradient variance (trace, {SAMPLES} samples)", xlabel="step", yscale="log")
     for ax in axes[1:]:
         ax.legend(fontsize=8)
     fig.tight_layout()
