@@ -153,7 +153,7 @@ def pyro_side(data: Data, num_samples: int) -> tuple[Step, Callable[[], tuple[Te
     def model(x: Tensor, y: Tensor, rows: Tensor) -> None:
         w = pyro.sample("w", dist.Normal(torch.zeros(dim), torch.ones(dim)).to_event(1))
         with pyro.plate("data", n, subsample=rows):
-            logits = (w.unsqueeze(-2) * x).sum(-1)
+            logits = (w * x).sum(-1)  # (particles, batch) with vectorized particles
             pyro.sample("y", dist.Bernoulli(logits=logits), obs=y.float())
 
     guide = AutoNormal(model, init_loc_fn=init_to_mean, init_scale=INIT_SCALE)
