@@ -12,7 +12,13 @@ import reparam as rp
 from reparam.data import breast_cancer
 from reparam.models.logistic_regression import BayesianLogisticRegression, log_likelihood
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_log_likelihood_matches_bernoulli() -> None:

@@ -17,7 +17,13 @@ from torch.distributions import Independent, Normal
 import reparam as rp
 from reparam.studies.delta_control import DeltaControlled, taylor_expansion
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_quadratic_is_exact_with_zero_variance() -> None:

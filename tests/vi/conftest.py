@@ -16,9 +16,15 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-# Tiny tensors: intra-op threads only add contention on the shared 2-core machine (a 2x2
-# torch.tril took 20 ms with 2 threads under load against 2 us with one).
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: intra-op threads only add contention on a loaded machine (a 2x2
+    torch.tril took 20 ms with 2 threads under load against 2 us with one). Restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @dataclass
