@@ -375,12 +375,15 @@ def plot(out: Path) -> Path:
         target = None if options.learn_std else LQR(horizon=options.horizon).optimal_cost(sigma)
     elif options.env == "cartpole":
         target = SOLVED
-    return returns_plot(MetricsLog(out / METRICS).read(), out / "returns.png", options.env, target)
+    title = f"{options.env}: {options.estimator}"
+    if options.estimator.startswith("reinforce"):
+        title += f", baseline {options.baseline}"
+    return returns_plot(MetricsLog(out / METRICS).read(), out / "returns.png", options.env, target, title)
 
 
 @train_app.command("policy")
 def train_policy(
-    out: Path = typer.Option(..., "--out", help="Folder for checkpoint.pt, metrics, returns.png."),  # noqa: B008
+    out: Path = typer.Option(..., "--out", help="Folder for checkpoint.pt, metrics, returns.png."),
     env: str = typer.Option("lqr", help="lqr | pendulum | cartpole"),
     estimator: str = typer.Option(
         "",

@@ -25,7 +25,11 @@ def _pyplot() -> Any:
 
 
 def returns_plot(
-    records: Sequence[dict[str, Any]], path: str | Path, env: str, target: float | None = None
+    records: Sequence[dict[str, Any]],
+    path: str | Path,
+    env: str,
+    target: float | None = None,
+    title: str | None = None,
 ) -> Path:
     """Learning curve: CartPole episode return against environment steps (with the mean of
     the last 100 episodes), or the mean episode cost against updates for the control tasks
@@ -50,7 +54,7 @@ def returns_plot(
         ax.set_yscale("log")
     if target is not None:
         ax.axhline(target, ls="--", color="k", lw=1, label="optimum" if env != "cartpole" else "solved (475)")
-    ax.set_title(f"{env}")
+    ax.set_title(title or env)
     ax.legend()
     fig.tight_layout()
     path = Path(path)
