@@ -7,20 +7,24 @@ incomplete gamma function, implicit differentiation of ``P(alpha, x) = u`` gives
     \frac{dy}{d\alpha} = -\frac{\partial P(\alpha, x)/\partial\alpha}{x\, p(x; \alpha)},
     \qquad x\,p(x;\alpha) = \frac{x^\alpha e^{-x}}{\Gamma(\alpha)}.
 
-Two evaluations, chosen so neither cancels (Figurnov, Mohamed & Mnih 2018, sec. 4 use the
-same split for their TensorFlow kernel):
+(Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018). Two
+evaluations of ``dP/dalpha``, chosen so neither cancels:
 
 * ``x <= 1``: the series ``P = x^alpha e^{-x} / Gamma(alpha+1) * S``,
   ``S = sum_n x^n / ((alpha+1)...(alpha+n))`` (Abramowitz & Stegun 6.5.29), differentiated term
   by term, gives ``dy/dalpha = -(S (y - psi(alpha+1)) + dS/dalpha) / alpha`` with
-  ``dS/dalpha = -sum_n c_n sum_{k<=n} 1/(alpha+k)``; 24 terms reach float64 rounding. It stays
+  ``dS/dalpha = -sum_n c_n sum_{k<=n} 1/(alpha+k)``; at most 24 terms reach float64 rounding. It stays
   exact in log space when ``x`` underflows (``y`` down to ``-1e300``), the regime of very small
   concentrations.
 * ``x > 1``: a central difference in ``alpha`` of ``P`` (``x < alpha``) or ``Q = 1 - P``
   (``x >= alpha``), each from ``torch.special.gammainc``/``gammaincc`` in float64, with step
   ``1e-5 min(alpha, sqrt(alpha))`` (the scale on which ``P`` varies), so truncation and rounding
   errors both stay near 1e-10 relative; one-sided where the stencil would cross a switch between
-  the algorithms inside ``gammainc``.
+  the algorithms inside ``gammainc`` (the borders of torch 2.x's Cephes/SciPy port; the tests
+  check alpha = 20 and 200 against mpmath so a change there shows).
+
+Cost: two float64 ``gammainc`` calls per sample with ``x > 1`` (about 4-8x torch's rational
+approximation of Jankowiak & Obermeyer, ICML 2018, which is within ~1e-3).
 
 Everything runs in float64 and on any device torch supports.
 """
