@@ -162,8 +162,16 @@ def idx_folder(folder: str | Path, binarize: str = "none", valid_size: int = 100
         raise FileNotFoundError(f"IDX folder {str(folder)!r} does not exist.")
     if binarize not in ("none", "static", "dynamic"):
         raise ValueError(f"binarize must be 'none', 'static' or 'dynamic', got {binarize!r}.")
-    train_x = _read_idx(_find(folder, "train-images")).reshape(-1, 784) / 255.0
-    test_x = _read_idx(_find(folder, "t10k-images")).reshape(-1, 784) / 255.0
+    train_images = _read_idx(_find(folder, "train-images"))
+    test_images = _read_idx(_find(folder, "t10k-images"))
+    # Flatten whatever the image size is (28 x 28 for MNIST and Fashion-MNIST).
+    train_x = train_images.reshape(len(train_images), -1) / 255.0
+    test_x = test_images.reshape(len(test_images), -1) / 255.0
+    if not 0 < valid_size < len(train_x):
+        raise ValueError(
+            f"valid_size={valid_size} must be between 1 and the {len(train_x)} training images - 1; "
+            "pass a smaller valid_size."
+        )
     train_y = _read_idx(_find(folder, "train-labels")).astype(np.int64)
     test_y = _read_idx(_find(folder, "t10k-labels")).astype(np.int64)
     generator = torch.Generator().manual_seed(seed)
