@@ -241,7 +241,8 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         order.load(state["data_order"])
         estimator = state["estimator"]
-        step, elapsed, window = int(state["step"]), float(state["elapsed"]), list(state["loss_window"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        window = list(state.get("loss_window", []))
         set_rng_state(state["rng"])
         metrics.truncate_after(step)
     else:
