@@ -92,9 +92,9 @@ class PolicyOptions:
             "lqr": {"estimator": "pathwise", "lr": 0.5, "std": 0.3, "horizon": 50, "episodes": 128},
             "pendulum": {
                 "estimator": "pathwise",
-                "lr": 3e-3,
+                "lr": 0.01,
                 "std": 0.5,
-                "horizon": 100,
+                "horizon": 30,
                 "episodes": 32,
                 "max_norm": 10.0,
             },
@@ -203,10 +203,12 @@ def evaluate(options: PolicyOptions, policy: nn.Module) -> dict[str, float]:
     if options.env == "pendulum":
         from reparam.models.policy import deterministic_objective
 
-        task = Pendulum(horizon=options.horizon)
-        x0 = task.initial_state(256, torch.Generator().manual_seed(2024))
+        x0 = Pendulum().initial_state(256, torch.Generator().manual_seed(2024))
         with torch.no_grad():
-            return {"eval_cost": float(deterministic_objective(task, policy, x0))}
+            cost = float(deterministic_objective(Pendulum(horizon=options.horizon), policy, x0))
+            # gymnasium's Pendulum-v1 episode (200 steps) whatever the training horizon
+            cost_200 = float(deterministic_objective(Pendulum(horizon=200), policy, x0))
+        return {"eval_cost": cost, "eval_cost_200_steps": cost_200}
     returns = evaluate_policy(policy, episodes=100, seed=10_000 + options.seed)
     return {"eval_return": float(returns.mean()), "eval_min": float(returns.min())}
 
@@ -407,7 +409,7 @@ def train_policy(
     ),
     learn_std: bool = typer.Option(False, "--learn-std/--fixed-std", help="Train the policy's log-std too."),
     horizon: int = typer.Option(
-        0, help="Episode length of the control tasks (0: default, lqr 50, pendulum 100)."
+        0, help="Episode length of the control tasks (0: default, lqr 50, pendulum 30)."
     ),
     hidden: int = typer.Option(32, help="Hidden width of the MLP policies."),
     discount: float = typer.Option(0.99, help="Discount of the reward-to-go (CartPole and reinforce-rtg)."),
