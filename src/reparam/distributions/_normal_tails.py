@@ -31,13 +31,30 @@ def log_normal_pdf(x: Tensor) -> Tensor:
     return -0.5 * x * x - LOG_SQRT_2PI
 
 
+def finite_or_zero(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(where(isfinite(x), x, 0), isfinite(x))``: feed the first to functions whose derivative is
+    infinite at ``+-inf`` and select the answer with the mask, so backward never forms ``0 * inf``."""
+    finite = torch.isfinite(x)
+    return torch.where(finite, x, torch.zeros_like(x)), finite
+
+
+def log_ndtr_safe(x: Tensor) -> Tensor:
+    """``log Phi(x)`` with a zero (not NaN) gradient at ``x = +-inf``."""
+    safe, finite = finite_or_zero(x)
+    at_inf = torch.where(x > 0, torch.zeros_like(x), torch.full_like(x, -math.inf))
+    return torch.where(finite, log_ndtr(safe), at_inf)
+
+
 def log_diff_ndtr(a: Tensor, b: Tensor) -> Tensor:
     """``log(Phi(b) - Phi(a))`` for ``a <= b`` (infinite ends allowed), stable in both tails."""
     flip = a > 0
     hi = torch.where(flip, -a, b)
     lo = torch.where(flip, -b, a)
-    log_hi = log_ndtr(hi)
-    return log_hi + log1mexp(torch.clamp(log_ndtr(lo) - log_hi, max=0.0))
+    log_hi = log_ndtr_safe(hi)
+    log_lo = log_ndtr_safe(lo)
+    ratio, finite = finite_or_zero(torch.clamp(log_lo - log_hi, max=0.0))
+    # log_lo = -inf (an infinite bound) contributes log(1 - 0) = 0.
+    return log_hi + torch.where(finite, log1mexp(torch.clamp(ratio, max=-1e-300)), torch.zeros_like(ratio))
 
 
 def inv_log_ndtr(lp: Tensor, newton_steps: int = 4) -> Tensor:

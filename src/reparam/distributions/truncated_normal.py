@@ -14,6 +14,7 @@ from torch.special import log_ndtr
 
 from reparam.distributions._normal_tails import (
     LOG_SQRT_2PI,
+    finite_or_zero,
     inv_log_ndtr,
     log_diff_ndtr,
     log_normal_pdf,
@@ -112,16 +113,26 @@ class TruncatedNormal(Distribution):
     # -- standardised quantities, float64 -------------------------------------------------
     def _std(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         loc, scale = self.loc.double(), self.scale.double()
-        alpha = (self.low.double() - loc) / scale
-        beta = (self.high.double() - loc) / scale
+        alpha = self._standardise(self.low.double(), loc, scale)
+        beta = self._standardise(self.high.double(), loc, scale)
         return alpha, beta, log_diff_ndtr(alpha, beta), scale
+
+    @staticmethod
+    def _standardise(bound: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        """``(bound - loc)/scale``; an infinite bound stays a constant, so its derivative in
+        ``loc`` and ``scale`` is 0 rather than ``inf * 0 = NaN``."""
+        safe, finite = finite_or_zero(bound)
+        return torch.where(finite, (safe - loc) / scale, bound)
 
     def _mills(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``phi(alpha)/Z``, ``phi(beta)/Z``, ``alpha phi(alpha)/Z``, ``beta phi(beta)/Z``."""
         alpha, beta, log_z, _ = self._std()
-        pa = torch.exp(log_normal_pdf(alpha) - log_z)
-        pb = torch.exp(log_normal_pdf(beta) - log_z)
-        return pa, pb, _times(alpha, pa), _times(beta, pb)
+        out = []
+        for bound in (alpha, beta):
+            safe, finite = finite_or_zero(bound)
+            ratio = torch.where(finite, torch.exp(log_normal_pdf(safe) - log_z), torch.zeros_like(safe))
+            out += [ratio, safe * ratio]
+        return out[0], out[2], out[1], out[3]
 
     @property
     def mean(self) -> Tensor:
