@@ -1,5 +1,6 @@
 """reparam.models (see DESIGN.md)."""
 
+from reparam.models import policy  # noqa: F401  (reparam.models.policy: policy gradients)
 from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
 from reparam.models.logistic_regression import BayesianLogisticRegression
 from reparam.models.vae import VAE, VAEConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -92,7 +92,7 @@ def repeated_gradients(policy: GaussianPolicy) -> Tensor:
 
 
 def horizon_variance(
-    make_task: object,
+    make_task: Callable[[int], DifferentiableTask],
     horizons: Sequence[int],
     gain: Tensor,
     std: float,
@@ -109,7 +109,7 @@ def horizon_variance(
     variance: dict[str, list[float]] = {name: [] for name in estimators}
     norm2: dict[str, list[float]] = {name: [] for name in estimators}
     for horizon in horizons:
-        task = make_task(horizon)  # type: ignore[operator]
+        task = make_task(horizon)
         for name in estimators:
             generator = torch.Generator().manual_seed(seed)
             torch.manual_seed(seed)
