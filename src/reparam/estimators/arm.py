@@ -61,10 +61,11 @@ class ARM:
             b1 = (u > torch.sigmoid(-alpha)).to(alpha.dtype)
             b2 = (u < torch.sigmoid(alpha)).to(alpha.dtype)
         costs = evaluate(f, torch.cat([b1, b2]), q, 2 * n)
-        c1, c2 = costs[:n], costs[n:]
-        diff = costs_per_variable((c1 - c2).detach(), u.dim())
+        detached = costs.detach()
+        c1, c2 = detached[:n], detached[n:]
+        diff = costs_per_variable(c1 - c2, u.dim())
         grad = (diff * (u - 0.5)).mean(0)
-        return 0.5 * (c1 + c2).mean(0) + sum_to_cost(zero_value(logits) * grad, costs, leading=0)
+        return costs.mean(0) + sum_to_cost(zero_value(logits) * grad, costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return 2 * num_samples

@@ -57,11 +57,12 @@ class DisARM:
             b = (u < p).to(alpha.dtype)
             b_tilde = (1.0 - u < p).to(alpha.dtype)
         costs = evaluate(f, torch.cat([b, b_tilde]), q, 2 * n)
-        c, c_tilde = costs[:n], costs[n:]
-        diff = costs_per_variable((c - c_tilde).detach(), u.dim())
+        detached = costs.detach()
+        c, c_tilde = detached[:n], detached[n:]
+        diff = costs_per_variable(c - c_tilde, u.dim())
         # (-1)^{b~} 1[b != b~] = b - b~ for binary b, b~.
         grad = (0.5 * diff * (b - b_tilde) * torch.sigmoid(alpha.abs())).mean(0)
-        return 0.5 * (c + c_tilde).mean(0) + sum_to_cost(zero_value(logits) * grad, costs, leading=0)
+        return costs.mean(0) + sum_to_cost(zero_value(logits) * grad, costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return 2 * num_samples
