@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
-import socket
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -114,21 +113,15 @@ def test_torch_compile_full_graph(estimator: str) -> None:
         torch.testing.assert_close(g, p.grad)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_distributed_data_parallel_gloo(tmp_path: Path) -> None:
     # One-process gloo group: DDP must wrap the model, all-reduce every parameter's gradient (all
     # of mu and rho are used in forward) and keep kl_divergence working through the wrapper.
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ["MASTER_PORT"] = str(_free_port())
-    dist.init_process_group("gloo", rank=0, world_size=1)
+    # a file store (no TCP port to race for with other processes) and a timeout, so it cannot hang
+    store = f"file://{tmp_path / 'store'}"
+    dist.init_process_group("gloo", init_method=store, rank=0, world_size=1, timeout=timedelta(seconds=60))
     try:
         for estimator in ("reparam", "local", "flipout"):
             model = nn.Sequential(BayesLinear(4, 6, estimator=estimator), nn.ReLU(), BayesLinear(6, 2))
