@@ -249,7 +249,8 @@ def train(options: PolicyOptions, resume: bool = False, console: Console | None 
             changed = sorted(k for k in current if saved.get(k) != current[k])
             raise typer.BadParameter(
                 f"--resume with different options {changed}; rerun with the original ones "
-                "(only --steps, --out, --threads and --progress may change)."
+                "(only --out, --threads, --checkpoint-every and --progress may change; --steps sets the "
+                "learning-rate schedule)."
             )
         policy.load_state_dict(state["policy"])
         if value_net is not None:
@@ -350,7 +351,7 @@ def train(options: PolicyOptions, resume: bool = False, console: Console | None 
     summary: dict[str, Any] = {
         "env": options.env,
         "estimator": options.estimator,
-        "baseline": options.baseline,
+        "baseline": options.baseline if options.estimator.startswith("reinforce") else None,
         "updates": step,
         "status": status,
     }
