@@ -14,7 +14,7 @@ import reparam as rp
 @pytest.mark.parametrize("pairs", [1, 3])
 def test_disarm_is_unbiased_with_interactions(bernoulli_case, zscores, pairs: int) -> None:
     _, exact = bernoulli_case.exact_gradient()
-    estimates = bernoulli_case.replicated_gradients(rp.DisARM(), pairs, 4000)
+    estimates = bernoulli_case.replicated_gradients(rp.DisARM(), pairs, 20000)
     assert zscores(estimates, exact).abs().max() < 5
 
 

@@ -12,7 +12,7 @@ import reparam as rp
 
 def test_unbiased_with_interactions(discrete_case, zscores) -> None:
     _, exact = discrete_case.exact_gradient()
-    estimates = discrete_case.replicated_gradients(rp.IndeCateR(), 1, 3000)
+    estimates = discrete_case.replicated_gradients(rp.IndeCateR(), 1, 12000)
     assert zscores(estimates, exact).abs().max() < 5
 
 

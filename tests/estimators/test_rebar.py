@@ -13,7 +13,7 @@ import reparam as rp
 def test_unbiased_with_interactions(discrete_case, zscores) -> None:
     _, exact = discrete_case.exact_gradient()
     estimator = rp.REBAR(temperature=0.7, eta=0.8).double()
-    estimates = discrete_case.replicated_gradients(estimator, 1, 3000)
+    estimates = discrete_case.replicated_gradients(estimator, 1, 12000)
     assert zscores(estimates, exact).abs().max() < 5
 
 

@@ -25,7 +25,7 @@ def _random_control() -> nn.Module:
 def test_unbiased_with_interactions(discrete_case, zscores) -> None:
     _, exact = discrete_case.exact_gradient()
     estimator = rp.RELAX(control=_random_control(), temperature=0.6).double()
-    estimates = discrete_case.replicated_gradients(estimator, 1, 3000)
+    estimates = discrete_case.replicated_gradients(estimator, 1, 12000)
     assert zscores(estimates, exact).abs().max() < 5
 
 

@@ -14,11 +14,11 @@ from reparam.baselines import LeaveOneOut
 def test_rloo_unbiased_with_interactions(discrete_case, zscores, num_samples: int) -> None:
     _, exact = discrete_case.exact_gradient()
     estimator = rp.ScoreFunction(baseline=LeaveOneOut())
-    estimates = discrete_case.replicated_gradients(estimator, num_samples, 4000)
+    estimates = discrete_case.replicated_gradients(estimator, num_samples, 20000)
     assert zscores(estimates, exact).abs().max() < 5
 
 
 def test_reinforce_unbiased_with_interactions(discrete_case, zscores) -> None:
     _, exact = discrete_case.exact_gradient()
-    estimates = discrete_case.replicated_gradients(rp.ScoreFunction(), 1, 6000)
+    estimates = discrete_case.replicated_gradients(rp.ScoreFunction(), 1, 30000)
     assert zscores(estimates, exact).abs().max() < 5

@@ -43,7 +43,7 @@ def test_unbiased_for_multilinear_costs(bernoulli_case, zscores) -> None:
     # b^T W b with zero diagonal plus a linear term is multilinear in b, so E[f'(b)] equals the
     # derivative of E[f] w.r.t. the means: ST is unbiased there (z-test |z| < 5 as in test_arm).
     _, exact = bernoulli_case.exact_gradient()
-    estimates = bernoulli_case.replicated_gradients(rp.StraightThrough(), 1, 4000)
+    estimates = bernoulli_case.replicated_gradients(rp.StraightThrough(), 1, 20000)
     assert zscores(estimates, exact).abs().max() < 5
 
 
