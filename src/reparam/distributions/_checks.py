@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from torch.distributions import Distribution
 
 
@@ -40,3 +43,16 @@ def check_univariate_continuous(dist: object, wrapper: str, needs: str) -> Distr
             )
         )
     return dist
+
+
+@contextmanager
+def samples_trusted(dist: Distribution) -> Iterator[Distribution]:
+    """Turn off ``dist``'s sample validation while evaluating ``log_prob``/``cdf`` at points it
+    drew itself: they lie in its support by construction, and the check (an elementwise
+    comparison and a reduction per call) is a large share of a cheap distribution's cost."""
+    saved = dist._validate_args
+    dist._validate_args = False
+    try:
+        yield dist
+    finally:
+        dist._validate_args = saved

@@ -38,23 +38,34 @@ SERIES_TERMS = 24
 RELATIVE_STEP = 1e-5
 
 
-def _series_log_grad(y: Tensor, alpha: Tensor) -> Tensor:
+def _select(t: Tensor, mask: Tensor) -> Tensor:
+    """``t`` at the elements ``mask`` picks; a single value (the usual shared parameter) stays a
+    0-d tensor that broadcasts, so nothing per-sample is materialised for it."""
+    if t.numel() == 1:
+        return t.reshape(())
+    return t.expand(mask.shape)[mask]
+
+
+def _series_log_grad(y: Tensor, alpha: Tensor, digamma_1: Tensor) -> Tensor:
+    """``alpha``, ``digamma_1 = psi(alpha + 1)`` broadcast against ``y`` (0-d when shared)."""
     x = torch.exp(y)
     term = torch.ones_like(x)
     total = torch.ones_like(x)
     d_total = torch.zeros_like(x)
-    harmonic = torch.zeros_like(x)
+    harmonic = torch.zeros_like(alpha)
     # Terms are below x^n / n!; stop once that is under 1e-17 for the largest x present.
     x_max, terms, bound = float(x.max()) if x.numel() else 0.0, 0, 1.0
     while terms < SERIES_TERMS and bound > 1e-17:
         terms += 1
         bound *= x_max / terms
+    # In place, and the alpha-only recurrences (1/(alpha+n), harmonic sums) on alpha's own shape.
     for n in range(1, terms + 1):
-        term = term * x / (alpha + n)
-        harmonic = harmonic + 1.0 / (alpha + n)
-        total = total + term
-        d_total = d_total - term * harmonic
-    return -(total * (y - torch.digamma(alpha + 1.0)) + d_total) / alpha
+        inv = 1.0 / (alpha + n)
+        harmonic = harmonic + inv
+        term.mul_(x).mul_(inv)
+        total.add_(term)
+        d_total.sub_(term * harmonic)
+    return -(total * (y - digamma_1) + d_total) / alpha
 
 
 def _asymptotic_regime(alpha: Tensor, x: Tensor) -> Tensor:
@@ -70,15 +81,15 @@ def _asymptotic_regime(alpha: Tensor, x: Tensor) -> Tensor:
 
 def _p_or_q(alpha: Tensor, x: Tensor, upper: Tensor) -> Tensor:
     """``-Q(alpha, x)`` where ``upper`` else ``P(alpha, x)`` (same derivative, no cancellation);
-    each function is evaluated only where it is used."""
+    each function is evaluated only where it is used. ``alpha`` broadcasts against ``x``."""
     if bool(upper.all()):
         return -torch.special.gammaincc(alpha, x)
     if not bool(upper.any()):
         return torch.special.gammainc(alpha, x)
     out = torch.empty_like(x)
-    out[upper] = -torch.special.gammaincc(alpha[upper], x[upper])
+    out[upper] = -torch.special.gammaincc(_select(alpha, upper), x[upper])
     lower = ~upper
-    out[lower] = torch.special.gammainc(alpha[lower], x[lower])
+    out[lower] = torch.special.gammainc(_select(alpha, lower), x[lower])
     return out
 
 
@@ -96,12 +107,13 @@ def _central_difference(alpha: Tensor, x: Tensor, h: Tensor, upper: Tensor) -> T
         return diff(gammainc, alpha, x, h)
     out = torch.empty_like(x)
     lower = ~upper
-    out[upper] = -diff(gammaincc, alpha[upper], x[upper], h[upper])
-    out[lower] = diff(gammainc, alpha[lower], x[lower], h[lower])
+    out[upper] = -diff(gammaincc, _select(alpha, upper), x[upper], _select(h, upper))
+    out[lower] = diff(gammainc, _select(alpha, lower), x[lower], _select(h, lower))
     return out
 
 
-def _difference_log_grad(y: Tensor, alpha: Tensor) -> Tensor:
+def _difference_log_grad(y: Tensor, alpha: Tensor, lgamma: Tensor) -> Tensor:
+    """``alpha`` and ``lgamma = log Gamma(alpha)`` broadcast against ``y`` (0-d when shared)."""
     x = torch.exp(y)
     h = RELATIVE_STEP * torch.minimum(alpha, torch.sqrt(alpha))
     upper = x >= alpha
@@ -116,7 +128,8 @@ def _difference_log_grad(y: Tensor, alpha: Tensor) -> Tensor:
         # Second-order one-sided stencil on a side that stays in alpha's own regime; where
         # alpha itself is an isolated border point (alpha = 200), the shifted stencil
         # f'(a) ~ (-5 f(a+h) + 8 f(a+2h) - 3 f(a+3h)) / (2h) that avoids it.
-        a, xs, hs, up, rs = alpha[straddle], x[straddle], h[straddle], upper[straddle], here[straddle]
+        a, hs = _select(alpha, straddle), _select(h, straddle)
+        xs, up, rs = x[straddle], upper[straddle], here[straddle]
 
         def same(k: float) -> Tensor:
             return _asymptotic_regime(a + k * hs, xs) == rs
@@ -129,20 +142,32 @@ def _difference_log_grad(y: Tensor, alpha: Tensor) -> Tensor:
         one_sided = (4.0 * f1 - 3.0 * _p_or_q(a, xs, up) - f2) / (2.0 * step)
         shifted = (8.0 * f2 - 5.0 * f1 - 3.0 * _p_or_q(a + 3.0 * step, xs, up)) / (2.0 * step)
         d_p = d_p.masked_scatter(straddle, torch.where(right_ok | left_ok, one_sided, shifted))
-    log_xp = alpha * y - x - torch.lgamma(alpha)
+    log_xp = alpha * y - x - lgamma
     return -d_p * torch.exp(-log_xp)
 
 
 def standard_gamma_log_grad(log_x: Tensor, alpha: Tensor) -> Tensor:
-    """``d log(x) / d alpha`` for standard gamma samples given as ``log_x`` (float64 result)."""
-    y, a = torch.broadcast_tensors(log_x.detach().double(), alpha.detach().double())
-    out = torch.empty_like(y)
+    """``d log(x) / d alpha`` for standard gamma samples given as ``log_x`` (float64 result).
+
+    ``alpha`` broadcasts against ``log_x``; functions of ``alpha`` alone (``lgamma``,
+    ``digamma``, the series' harmonic sums) are evaluated on its own shape, not per sample.
+    """
+    y, a = log_x.detach().double(), alpha.detach().double()
+    shape = torch.broadcast_shapes(y.shape, a.shape)
+    y = y.expand(shape)
+    if a.numel() == 1:
+        a = a.reshape(())
     small = y <= 0.0
-    if bool(small.any()):
-        out[small] = _series_log_grad(y[small], a[small])
-    if not bool(small.all()):
-        large = ~small
-        out[large] = _difference_log_grad(y[large], a[large])
+    any_small, all_small = bool(small.any()), bool(small.all())
+    if all_small:
+        return _series_log_grad(y, a, torch.digamma(a + 1.0)).expand(shape).clone()
+    lgamma = torch.lgamma(a)
+    if not any_small:
+        return _difference_log_grad(y, a, lgamma).expand(shape).clone()
+    out = torch.empty(shape, dtype=y.dtype, device=y.device)
+    out[small] = _series_log_grad(y[small], _select(a, small), _select(torch.digamma(a + 1.0), small))
+    large = ~small
+    out[large] = _difference_log_grad(y[large], _select(a, large), _select(lgamma, large))
     return out
 
 
@@ -161,6 +186,38 @@ def log_standard_gamma(alpha: Tensor) -> Tensor:
     """
     a = alpha.detach().double()
     boost = a < 1.0
+    if not bool(boost.any()):
+        return torch.log(torch._standard_gamma(a))
     g = torch._standard_gamma(torch.where(boost, a + 1.0, a))
     u = torch.rand_like(a).clamp_(min=torch.finfo(torch.float64).tiny)
     return torch.log(g) + torch.where(boost, torch.log(u) / a, torch.zeros_like(a))
+
+
+class GammaSampleGrad(torch.autograd.Function):
+    r"""Identity on a detached standard gamma sample whose backward applies ``dx/dalpha``.
+
+    ``GammaSampleGrad.apply(alpha, sample, log_space)`` returns ``sample`` unchanged; the implicit
+    derivative (``d log x/d alpha`` when ``log_space``, else ``dx/d alpha``) is evaluated only
+    when a backward pass reaches it, so sampling without gradients pays nothing for it.
+    ``alpha`` must broadcast against ``sample``; its gradient is summed back to its own shape
+    in float64. First derivatives only.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, alpha: Tensor, sample: Tensor, log_space: bool
+    ) -> Tensor:
+        ctx.save_for_backward(alpha, sample)
+        ctx.log_space = log_space  # type: ignore[attr-defined]
+        return sample.view_as(sample)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None, None]:
+        alpha, sample = ctx.saved_tensors  # type: ignore[attr-defined]
+        if ctx.log_space:  # type: ignore[attr-defined]
+            derivative = standard_gamma_log_grad(sample, alpha)
+        else:
+            derivative = standard_gamma_grad(sample, alpha)
+        grad_alpha = (grad.double() * derivative).sum_to_size(alpha.shape)
+        return grad_alpha.to(alpha.dtype), None, None

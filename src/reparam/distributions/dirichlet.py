@@ -6,19 +6,17 @@ import torch
 from torch import Tensor
 from torch.distributions import Dirichlet as _TorchDirichlet
 
-from reparam.distributions._gamma_grad import log_standard_gamma, standard_gamma_log_grad
-from reparam.distributions._surrogate import attach_gradients
+from reparam.distributions._gamma_grad import GammaSampleGrad, log_standard_gamma
 
 _Shape = torch.Size | tuple[int, ...]
 
 
 def log_gamma_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
     """``log G``, ``G ~ Gamma(concentration, 1)`` shaped ``shape``, float64, with ``d log G/d alpha``."""
-    alpha = concentration.detach().double().expand(shape)
     with torch.no_grad():
-        log_g = log_standard_gamma(alpha)
-        d_alpha = standard_gamma_log_grad(log_g, alpha)
-    return attach_gradients(log_g, [(concentration, d_alpha)])
+        log_g = log_standard_gamma(concentration.detach().double().expand(shape))
+    # d log G / d alpha is evaluated lazily, only if a backward pass reaches it.
+    return GammaSampleGrad.apply(concentration, log_g, True)
 
 
 def dirichlet_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:

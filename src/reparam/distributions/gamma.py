@@ -6,8 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Gamma as _TorchGamma
 
-from reparam.distributions._gamma_grad import log_standard_gamma, standard_gamma_grad
-from reparam.distributions._surrogate import attach_gradients
+from reparam.distributions._gamma_grad import GammaSampleGrad, log_standard_gamma
 
 _Shape = torch.Size | tuple[int, ...]
 
@@ -18,19 +17,18 @@ def gamma_rsample(concentration: Tensor, rate: Tensor, shape: torch.Size) -> Ten
     ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by torch's sampler (through log space when
     some ``alpha < 1``: :func:`reparam.distributions._gamma_grad.log_standard_gamma`); then
     ``dz/dalpha = (dx/dalpha) / rate`` with ``dx/dalpha`` from
-    :func:`reparam.distributions._gamma_grad.standard_gamma_grad`, and ``dz/drate = -z/rate``.
+    :func:`reparam.distributions._gamma_grad.standard_gamma_grad` (computed only in backward, see
+    :class:`reparam.distributions._gamma_grad.GammaSampleGrad`), and ``dz/drate = -z/rate``.
     """
     alpha = concentration.detach().expand(shape)
     with torch.no_grad():
-        if bool((alpha >= 1.0).all()):
+        if bool((concentration.detach() >= 1.0).all()):
             x = torch._standard_gamma(alpha)
         else:  # torch's sampler collapses to a constant for alpha ~ 1e-4; go through log space
             x = torch.exp(log_standard_gamma(alpha)).to(alpha.dtype)
         x = x.clamp_(min=torch.finfo(x.dtype).tiny)
-        z0 = x / rate.detach()
-        d_alpha = standard_gamma_grad(x, alpha) / rate.detach().double()
-        d_rate = -z0.double() / rate.detach().double()
-    return attach_gradients(z0, [(concentration, d_alpha), (rate, d_rate)])
+    # dx/dalpha is evaluated lazily, in backward; dz/drate = -x/rate^2 comes from autograd.
+    return GammaSampleGrad.apply(concentration, x, False) / rate
 
 
 class Gamma(_TorchGamma):

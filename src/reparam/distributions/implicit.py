@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 
-from reparam.distributions._checks import check_univariate_continuous
+from reparam.distributions._checks import check_univariate_continuous, samples_trusted
 from reparam.distributions._surrogate import implicit_surrogate
 
 _Shape = torch.Size | tuple[int, ...]
@@ -68,7 +68,8 @@ class Implicit(Distribution):
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
             z0 = self.base_dist.sample(torch.Size(sample_shape))
-        return self.reparameterize(z0)
+        with samples_trusted(self.base_dist):  # z0 came from dist itself: no support check
+            return self.reparameterize(z0)
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
