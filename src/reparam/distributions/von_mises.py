@@ -9,8 +9,6 @@ from torch import Tensor
 from torch.distributions import VonMises as _TorchVonMises
 from torch.special import i0e, ndtr
 
-from reparam.distributions._surrogate import attach_gradients
-
 _Shape = torch.Size | tuple[int, ...]
 
 SERIES_MAX_CONCENTRATION = 50.0
@@ -21,29 +19,67 @@ def _wrap(x: Tensor) -> Tensor:
     return torch.remainder(x + math.pi, 2.0 * math.pi) - math.pi
 
 
-def _cdf_series(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
-    r"""Hill's series ``F(x) = 1/2 + x/(2 pi) + (1/pi) sum_n (I_n/I_0)(kappa) sin(n x)/n`` and
-    ``dF/dkappa``.
+def _series_terms(kappa_max: float) -> int:
+    """Terms for Hill's series: ``I_n/I_0`` falls like ``(kappa/2)^n/n!`` for small ``kappa`` and
+    like ``exp(-n^2/(2 kappa))`` for large, below 1e-17 after ``9 sqrt(kappa) + 12`` terms either way
+    (checked against 60 + 0.6 kappa terms to 1e-15 over 1e-3 <= kappa <= 50)."""
+    return 12 + math.ceil(9.0 * math.sqrt(max(kappa_max, 0.0)))
+
+
+def _series_coefficients(kappa: Tensor, terms: int) -> Tensor:
+    r"""``c_n = (I_n/I_0)(kappa) / n`` and ``dc_n/dkappa`` for ``n = 1..terms``, stacked as
+    ``(terms, 2, *kappa.shape)``.
 
     The Bessel ratios ``r_n = I_n/I_{n-1} = 1/(2n/kappa + r_{n+1})`` come from a backward
-    recurrence started at ``r_{N+1} = 0``, and the sum is nested Horner-style
-    (``r_1(sin x + r_2(sin 2x/2 + ...))``); the recurrences are differentiated alongside
-    (``dr_n = r_n^2 (2n/kappa^2 - dr_{n+1})``). With ``N > 30 + 0.6 kappa`` terms the truncation
-    error is far below float64 rounding (the ratios' product falls like ``(kappa/2)^n/n!``);
-    compare ``28 + kappa/2`` terms in Hill's algorithm.
+    recurrence started at ``r_{N+1} = 0`` and are differentiated alongside
+    (``dr_n = r_n^2 (2n/kappa^2 - dr_{n+1})``); ``I_n/I_0 = r_1 \cdots r_n``. They depend on
+    ``kappa`` alone, so a shared concentration costs a few scalar operations, not per-sample work.
     """
-    ratio = torch.zeros_like(x)
-    d_ratio = torch.zeros_like(x)
-    acc = torch.zeros_like(x)
-    d_acc = torch.zeros_like(x)
-    terms = 30 + math.ceil(0.6 * float(kappa.detach().max())) if kappa.numel() else 0
+    if kappa.numel() == 1:  # plain floats: no tensor dispatch per term
+        k = float(kappa)
+        ratios, d_ratios, r, dr = [0.0] * (terms + 1), [0.0] * (terms + 1), 0.0, 0.0
+        for n in range(terms, 0, -1):
+            r = 1.0 / (2.0 * n / k + r)
+            dr = r * r * (2.0 * n / (k * k) - dr)
+            ratios[n], d_ratios[n] = r, dr
+        coefs, prod, d_prod = [], 1.0, 0.0
+        for n in range(1, terms + 1):
+            prod, d_prod = prod * ratios[n], d_prod * ratios[n] + prod * d_ratios[n]
+            coefs.append((prod / n, d_prod / n))
+        return torch.tensor(coefs, dtype=kappa.dtype, device=kappa.device).reshape(terms, 2, *kappa.shape)
+    ratio, d_ratio = torch.zeros_like(kappa), torch.zeros_like(kappa)
+    ratios: list[tuple[Tensor, Tensor]] = []
     for n in range(terms, 0, -1):
         ratio = 1.0 / (2.0 * n / kappa + ratio)
         d_ratio = ratio * ratio * (2.0 * n / (kappa * kappa) - d_ratio)
-        inner = torch.sin(n * x) / n + acc
-        d_acc = d_ratio * inner + ratio * d_acc
-        acc = ratio * inner
-    return 0.5 + x / (2.0 * math.pi) + acc / math.pi, d_acc / math.pi
+        ratios.append((ratio, d_ratio))
+    out, prod, d_prod = [], torch.ones_like(kappa), torch.zeros_like(kappa)
+    for n, (r, dr) in enumerate(reversed(ratios), start=1):
+        prod, d_prod = prod * r, d_prod * r + prod * dr
+        out.append(torch.stack([prod / n, d_prod / n]))
+    return torch.stack(out)
+
+
+def _cdf_series(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Hill's series ``F(x) = 1/2 + x/(2 pi) + (1/pi) sum_n (I_n/I_0)(kappa) sin(n x)/n`` and
+    ``dF/dkappa``, ``kappa`` 0-d or shaped like ``x``.
+
+    Both sine sums ``sum_n c_n sin(n x)`` are evaluated at once by Clenshaw's recurrence
+    ``b_n = c_n + 2 cos(x) b_{n+1} - b_{n+2}``, sum ``= b_1 sin x`` (three elementwise operations
+    per term, no per-term ``sin``). Truncation: see :func:`_series_terms`.
+    """
+    kappa_max = float(kappa.max()) if kappa.numel() else 0.0
+    terms = _series_terms(kappa_max)
+    coefs = _series_coefficients(kappa, terms).reshape(terms, 2, -1)  # (N, 2, 1 or m)
+    two_cos = 2.0 * torch.cos(x)
+    b1 = torch.zeros((2, *x.shape), dtype=x.dtype, device=x.device)
+    b2 = torch.zeros_like(b1)
+    for n in range(terms - 1, -1, -1):
+        # b_n = c_n + 2 cos(x) b_{n+1} - b_{n+2}, written over b_{n+2}'s buffer.
+        b2.neg_().addcmul_(two_cos, b1).add_(coefs[n])
+        b1, b2 = b2, b1
+    sums = b1 * torch.sin(x)
+    return 0.5 + x / (2.0 * math.pi) + sums[0] / math.pi, sums[1] / math.pi
 
 
 def _cdf_normal(x: Tensor, kappa: Tensor) -> Tensor:
@@ -62,7 +98,14 @@ def _cdf_normal(x: Tensor, kappa: Tensor) -> Tensor:
 
 
 def _cdf_and_grad(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
-    """``F`` and ``dF/dkappa`` on flat float64 tensors, each regime on its own elements."""
+    """``F`` and ``dF/dkappa`` on flat float64 ``x``, ``kappa`` of one element or shaped like
+    ``x``; each regime on its own elements."""
+    if kappa.numel() == 1:
+        kappa = kappa.reshape(())
+        if float(kappa) < SERIES_MAX_CONCENTRATION:
+            cdf, d_cdf = _cdf_series(x, kappa)
+            return cdf.clamp(0.0, 1.0), d_cdf
+        kappa = kappa.expand(x.shape)
     small = kappa < SERIES_MAX_CONCENTRATION
     cdf, d_cdf = torch.zeros_like(x), torch.zeros_like(x)
     if bool(small.any()):
@@ -94,13 +137,21 @@ class _VonMisesCDF(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor]:
         x, kappa, d_cdf = ctx.saved_tensors
-        return grad * torch.exp(_log_density(x, kappa)), grad * d_cdf
+        return grad * torch.exp(_log_density(x, kappa)), (grad * d_cdf).sum_to_size(kappa.shape)
+
+
+def _flat_args(x: Tensor, concentration: Tensor) -> tuple[Tensor, Tensor]:
+    """float64 ``x`` and ``kappa``, broadcast to one shape unless ``kappa`` is a single value."""
+    x, kappa = x.double(), concentration.double()
+    if kappa.numel() == 1:
+        return x.contiguous(), kappa.reshape(())
+    x, kappa = torch.broadcast_tensors(x, kappa)
+    return x.contiguous(), kappa.contiguous()
 
 
 def von_mises_cdf(x: Tensor, concentration: Tensor) -> Tensor:
     """CDF of the von Mises with mean 0 at ``x`` in ``[-pi, pi]``, float64, differentiable in both."""
-    x, kappa = torch.broadcast_tensors(x.double(), concentration.double())
-    return _VonMisesCDF.apply(x.contiguous(), kappa.contiguous())
+    return _VonMisesCDF.apply(*_flat_args(x, concentration))
 
 
 def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
@@ -109,9 +160,28 @@ def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
     ``p(x) = exp(kappa (cos x - 1)) / (2 pi i0e(kappa))``; ``dF/dkappa`` from the differentiated
     series, or by autograd through the normal approximation, each where it is accurate.
     """
-    x, kappa = torch.broadcast_tensors(x.detach().double(), concentration.detach().double())
+    x, kappa = _flat_args(x.detach(), concentration.detach())
     _, d_cdf = _cdf_and_grad(x.reshape(-1), kappa.reshape(-1))
     return -d_cdf.reshape(x.shape) * torch.exp(-_log_density(x, kappa))
+
+
+class _VonMisesSampleGrad(torch.autograd.Function):
+    """Identity on detached samples ``z0``; backward applies ``dz/dkappa`` (computed only then)."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, concentration: Tensor, z0: Tensor, x: Tensor
+    ) -> Tensor:
+        ctx.save_for_backward(concentration, x)
+        return z0.view_as(z0)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None, None]:
+        concentration, x = ctx.saved_tensors
+        d_kappa = torch.nan_to_num(von_mises_sample_grad(x, concentration))
+        grad_kappa = (grad.double() * d_kappa).sum_to_size(concentration.shape)
+        return grad_kappa.to(concentration.dtype), None, None
 
 
 class VonMises(_TorchVonMises):
@@ -153,7 +223,8 @@ class VonMises(_TorchVonMises):
         with torch.no_grad():
             z0 = self.sample(torch.Size(sample_shape))
             x = _wrap(z0.double() - self.loc.double())
-            d_kappa = von_mises_sample_grad(x, self.concentration)
-        return attach_gradients(
-            z0, [(self.loc, torch.ones_like(z0)), (self.concentration, torch.nan_to_num(d_kappa))]
-        )
+        # dz/dkappa is evaluated lazily in backward; dz/dloc = 1.
+        z = _VonMisesSampleGrad.apply(self.concentration, z0, x)
+        if self.loc.requires_grad:
+            z = z + (self.loc - self.loc.detach())
+        return z
