@@ -253,7 +253,7 @@ def train(
 @train_app.command("discrete-vae")
 def train_discrete_vae(
     data: str = typer.Option(..., "--data", help="Static binarized MNIST .npz (keys train/valid/test)."),
-    out: Path = typer.Option(Path("runs/discrete-vae"), "--out", help="Folder for checkpoint and metrics."),  # noqa: B008
+    out: Path = typer.Option(Path("runs/discrete-vae"), "--out", help="Folder for checkpoint and metrics."),
     estimator: str = typer.Option("disarm", "--estimator", "-e", help="Estimator name (reparam registry)."),
     arch: str = typer.Option("linear", help="linear (784-200) | nonlinear (784-200-200-200)."),
     num_samples: int = typer.Option(
