@@ -60,19 +60,29 @@ class _ImplicitLink(torch.autograd.Function):
         return None, (grad.to(dtype) * weight).sum_to_size(shape), None
 
 
-def implicit_surrogate(z0: Tensor, cdf: Tensor, log_density: Tensor) -> Tensor:
+def implicit_surrogate(
+    z0: Tensor, cdf: Tensor, log_density: Tensor | None = None, density: Tensor | None = None
+) -> Tensor:
     r"""``z0`` carrying the implicit gradient ``-(dF/dtheta) / p`` (value exactly ``z0``).
 
     Args:
         z0: detached samples.
         cdf: ``F(z0; theta)``, differentiable in ``theta`` (and in anything ``z0``'s
             conditioning variables depend on).
-        log_density: ``log p(z0; theta)``; only its value is used. The density is floored at the
-            smallest normal number so the ratio stays finite.
+        log_density: ``log p(z0; theta)``; only its value is used.
+        density: ``p(z0; theta)`` itself, instead of ``log_density`` (saves a log and an exp
+            where ``p`` is a sum, as for mixtures).
+
+    The density is floored at the smallest normal number so the ratio stays finite.
     """
     tiny = torch.finfo(cdf.dtype).tiny
-    # -1/p, in place on a fresh tensor: exp(-log p) capped at 1/tiny, negated.
-    weight = torch.neg(log_density.detach()).exp_().clamp_(max=1.0 / tiny).neg_()
+    if density is not None:
+        weight = density.detach().clamp(min=tiny).reciprocal_().neg_()
+    elif log_density is not None:
+        # -1/p, in place on a fresh tensor: exp(-log p) capped at 1/tiny, negated.
+        weight = torch.neg(log_density.detach()).exp_().clamp_(max=1.0 / tiny).neg_()
+    else:
+        raise TypeError("implicit_surrogate: pass log_density= or density=.")
     if not cdf.requires_grad:
         return z0
-    return _ImplicitLink.apply(z0.detach(), cdf, weight)
+    return _ImplicitLink.apply(z0.detach(), cdf, weight.to(cdf.dtype))

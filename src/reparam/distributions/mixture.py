@@ -7,10 +7,19 @@ from torch import Tensor
 from torch.distributions import Distribution, Independent
 from torch.distributions import MixtureSameFamily as _TorchMixtureSameFamily
 
-from reparam.distributions._checks import overrides
+from reparam.distributions._checks import overrides, samples_trusted
 from reparam.distributions._surrogate import implicit_surrogate
 
 _Shape = torch.Size | tuple[int, ...]
+
+
+def _weighted_sum(values: Tensor, weights: Tensor) -> Tensor:
+    """``sum_k weights_k values_k`` over the last dimension; a matrix-vector product when the
+    weights are shared (a reduction over a short inner dimension is several times slower)."""
+    if weights.dim() == 1:
+        dtype = torch.promote_types(values.dtype, weights.dtype)
+        return torch.matmul(values.to(dtype), weights.to(dtype))
+    return (weights * values).sum(-1)
 
 
 class MixtureSameFamily(_TorchMixtureSameFamily):
@@ -59,17 +68,22 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
             )
         with torch.no_grad():
             z0 = self.sample(torch.Size(sample_shape))
-        if self.component_distribution.event_shape == ():
-            return self._rsample_univariate(z0)
-        return self._rsample_diagonal(z0)
+        # z0 came from the components themselves: their cdf/log_prob need not re-check support.
+        with samples_trusted(self._base()):
+            if self.component_distribution.event_shape == ():
+                return self._rsample_univariate(z0)
+            return self._rsample_diagonal(z0)
 
     def _rsample_univariate(self, z0: Tensor) -> Tensor:
-        log_w = torch.log_softmax(self.mixture_distribution.logits, -1)
+        w = torch.softmax(self.mixture_distribution.logits, -1)
         comp = self.component_distribution
         x = z0.unsqueeze(-1)
-        cdf = (log_w.exp() * comp.cdf(x)).sum(-1)
-        log_density = torch.logsumexp(log_w + comp.log_prob(x), -1)
-        return implicit_surrogate(z0, cdf, log_density)
+        cdf = _weighted_sum(comp.cdf(x), w)
+        with torch.no_grad():
+            # p = sum_k w_k p_k directly: where every p_k underflows, p is below the smallest
+            # normal number and the surrogate's floor (1/p capped) applies either way.
+            density = _weighted_sum(comp.log_prob(x).exp_(), w)
+        return implicit_surrogate(z0, cdf, density=density)
 
     def _rsample_diagonal(self, z0: Tensor) -> Tensor:
         base = self._base()  # batch (..., K, D)
