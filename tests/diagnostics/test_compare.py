@@ -104,3 +104,22 @@ def test_bad_estimators_argument() -> None:
         rp.compare(p.f, p.q, p.params, [rp.Pathwise()])
     with pytest.raises(ValueError, match="param_names"):
         rp.compare(p.f, p.q, p.params, {"p": rp.Pathwise()}, param_names=["a"])
+
+
+def test_equal_cost_keeps_estimators_whose_cost_ignores_num_samples() -> None:
+    # Exact enumerates the support whatever num_samples is: the budget search must stop.
+    import torch
+    from torch.distributions import Bernoulli, Independent
+
+    logits = torch.zeros(2, requires_grad=True)
+    q = Independent(Bernoulli(logits=logits), 1)
+    assert samples_for_budget(rp.Exact(), q, budget=64) == 1
+    table = rp.compare(
+        lambda b: b.sum(-1),
+        q,
+        [logits],
+        {"exact": rp.Exact(), "reinforce": rp.ScoreFunction()},
+        repeats=20,
+        equal_cost=True,
+    )
+    assert {row.estimator for row in table.rows} == {"exact", "reinforce"}

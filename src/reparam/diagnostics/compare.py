@@ -158,9 +158,13 @@ def _min_samples(estimator: Estimator) -> int:
 
 def samples_for_budget(estimator: Estimator, q: torch.distributions.Distribution, budget: int) -> int:
     """The largest ``num_samples`` whose ``evaluations(estimator, q, num_samples)`` stays
-    within ``budget`` (at least the estimator's ``min_samples``)."""
+    within ``budget`` (at least the estimator's ``min_samples``). An estimator whose cost does
+    not grow with ``num_samples`` (``Exact`` enumerates the support whatever it is given) keeps
+    its minimum."""
     low = _min_samples(estimator)
-    if evaluations(estimator, q, low) >= budget:
+    if evaluations(estimator, q, low) >= budget or evaluations(estimator, q, 2 * low) == evaluations(
+        estimator, q, low
+    ):
         return low
     high = low
     while evaluations(estimator, q, high * 2) <= budget:
