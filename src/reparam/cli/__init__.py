@@ -8,14 +8,17 @@ from reparam.cli.app import app
 
 def _register() -> None:
     # Command modules, imported for their registration side effect.
-    from reparam.cli import demo, version  # noqa: F401
-    from reparam.cli import train_vae  # noqa: F401
-    from reparam.cli import evaluate_vae  # noqa: F401
-    from reparam.cli import train_policy  # noqa: F401
-    from reparam.cli import compare  # noqa: F401
-    from reparam.cli import bench  # noqa: F401
-    from reparam.cli import train_bnn  # noqa: F401
-    from reparam.cli import train_discrete_vae  # noqa: F401
+    from reparam.cli import (  # noqa: F401
+        bench,
+        compare,
+        demo,
+        evaluate_vae,
+        train_bnn,
+        train_discrete_vae,
+        train_policy,
+        train_vae,
+        version,
+    )
 
 
 def main() -> None:
