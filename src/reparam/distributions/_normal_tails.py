@@ -60,7 +60,9 @@ def log_diff_ndtr(a: Tensor, b: Tensor) -> Tensor:
 def inv_log_ndtr(lp: Tensor, newton_steps: int = 4) -> Tensor:
     """Inverse of ``log Phi``: the ``x`` with ``log Phi(x) = lp`` (``lp <= 0``), in ``lp``'s dtype."""
     upper = lp > -math.log(2.0)
-    x = torch.where(upper, -ndtri(-torch.expm1(lp)), ndtri(torch.exp(lp)))
+    # One ndtri on the side of 1/2 where its argument is accurate, mirrored back.
+    x = ndtri(torch.where(upper, -torch.expm1(lp), torch.exp(lp)))
+    x = torch.where(upper, -x, x)
     far = lp < math.log(torch.finfo(lp.dtype).tiny) + 10.0
     if bool(far.any()):
         t = -2.0 * lp[far]

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import broadcast_all
-from torch.special import log_ndtr
+from torch.special import log_ndtr, ndtri
 
 from reparam.distributions._normal_tails import (
     LOG_SQRT_2PI,
@@ -19,7 +19,6 @@ from reparam.distributions._normal_tails import (
     log_diff_ndtr,
     log_normal_pdf,
 )
-from reparam.distributions._surrogate import attach_gradients
 from reparam.distributions.inverse_cdf import open_uniform
 
 _Shape = torch.Size | tuple[int, ...]
@@ -28,6 +27,115 @@ _Shape = torch.Size | tuple[int, ...]
 def _times(x: Tensor, weight: Tensor) -> Tensor:
     """``x * weight`` with ``inf * 0 = 0`` (an infinite bound contributes nothing)."""
     return torch.where(weight == 0, torch.zeros_like(weight), x * weight)
+
+
+def _log_space_quantile(u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor) -> Tensor:
+    """``xi`` with ``(Phi(xi) - Phi(alpha)) / Z = u`` in log space, float64; on the side of zero
+    away from the bulk (mirrored where the whole interval is above 0). Exact to rounding however
+    far in a tail the interval lies."""
+    flip = alpha > 0
+    if not bool(flip.any()):
+        return inv_log_ndtr(torch.logaddexp(log_ndtr(alpha), torch.log(u) + log_z))
+    if bool(flip.all()):
+        return -inv_log_ndtr(torch.logaddexp(log_ndtr(-beta), torch.log1p(-u) + log_z))
+    log_lo = log_ndtr(torch.where(flip, -beta, alpha))
+    log_u = torch.where(flip, torch.log1p(-u), torch.log(u))
+    xi = inv_log_ndtr(torch.logaddexp(log_lo, log_u + log_z))
+    return torch.where(flip, -xi, xi)
+
+
+LINEAR_FLOOR = 1e-280
+# Intervals holding less normal mass than exp(-40) (e.g. [30, 30.5]) keep the log-space path:
+# there ndtri's own relative error, amplified by xi^2 in the derivatives, would reach 1e-8.
+LINEAR_MIN_LOG_MASS = -40.0
+
+
+def _linear_quantile(u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor) -> Tensor:
+    """The same quantile without logarithms, for intervals whose mass ``Z`` is representable:
+    ``Phi(xi) = Phi(alpha) + u Z`` below the median and ``Phi(-xi) = Phi(-beta) + (1 - u) Z``
+    above, sums of positive terms, so both are accurate to rounding; one ``ndtri``. Elements
+    where either sum comes near underflow go through :func:`_log_space_quantile`."""
+    z = torch.exp(log_z)
+    # exp(log_ndtr): torch 2.x float64 ndtr loses relative accuracy below -5 (2e-2 at -8, 0 at -10).
+    lower = torch.addcmul(torch.exp(log_ndtr(alpha)), u, z)
+    upper = torch.addcmul(torch.exp(log_ndtr(-beta)), 1.0 - u, z)
+    below = lower < 0.5
+    xi = ndtri(torch.where(below, lower, upper))
+    xi = torch.where(below, xi, -xi)
+    bad = torch.minimum(lower, upper) < LINEAR_FLOOR
+    if bool(bad.any()):
+        shape = xi.shape
+        pick = lambda t: t.expand(shape)[bad]  # noqa: E731
+        xi = xi.masked_scatter(bad, _log_space_quantile(u[bad], pick(alpha), pick(beta), pick(log_z)))
+    return xi
+
+
+def _standard_quantile(
+    u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor, interior: bool = False
+) -> Tensor:
+    """``xi = (F^{-1}(u) - loc)/scale``, float64, inside ``[alpha, beta]``. ``interior``: ``u``
+    is known to lie in (0, 1) (fresh uniforms), so the end-point cases are skipped."""
+    if bool((log_z > LINEAR_MIN_LOG_MASS).all()):
+        xi = _linear_quantile(u, alpha, beta, log_z)
+    else:
+        xi = _log_space_quantile(u, alpha, beta, log_z)
+    xi = torch.minimum(torch.maximum(xi, alpha), beta)
+    if interior:
+        return xi
+    return torch.where(u <= 0, alpha, torch.where(u >= 1, beta, xi))
+
+
+class _InversionGrad(torch.autograd.Function):
+    r"""Returns the detached sample ``z0``; backward applies the closed-form derivatives of the
+    quantile in ``loc``, ``scale``, ``low``, ``high`` (and ``u`` when it requires grad), each
+    computed only if that input needs a gradient (see :class:`TruncatedNormal`).
+
+    With ``F = u``: ``dz/dlow = (1 - u) phi(alpha)/phi(xi)``, ``dz/dhigh = u phi(beta)/phi(xi)``,
+    ``dz/dloc = 1 - dz/dlow - dz/dhigh``, ``dz/dscale = xi - alpha dz/dlow - beta dz/dhigh``,
+    ``dz/du = scale Z / phi(xi)``, all float64 and in log space.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        z0: Tensor,
+        saved: tuple[Tensor, ...],
+        loc: Tensor,
+        scale: Tensor,
+        low: Tensor,
+        high: Tensor,
+        value: Tensor,
+    ) -> Tensor:
+        ctx.saved = saved  # type: ignore[attr-defined]
+        shapes = [(t.shape, t.dtype) for t in (loc, scale, low, high, value)]
+        ctx.params = shapes  # type: ignore[attr-defined]
+        return z0.view_as(z0)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        u, xi, alpha, beta, log_z, scale = ctx.saved  # type: ignore[attr-defined]
+        needs = ctx.needs_input_grad[2:]  # type: ignore[attr-defined]
+        need_loc, need_scale, need_low, need_high, need_u = needs
+        g = grad.double()
+        d: list[Tensor | None] = [None] * 5
+        if need_loc or need_scale or need_low or need_high:
+            half_xi2 = 0.5 * xi * xi
+            d_low = torch.exp(torch.log1p(-u) + half_xi2 - 0.5 * alpha * alpha)
+            d_high = torch.exp(torch.log(u) + half_xi2 - 0.5 * beta * beta)
+            d[2], d[3] = d_low, d_high
+            if need_loc:
+                d[0] = 1.0 - d_low - d_high
+            if need_scale:
+                d[1] = xi - _times(alpha, d_low) - _times(beta, d_high)
+        if need_u:
+            d_u = scale * torch.exp(log_z - log_normal_pdf(xi))
+            d[4] = torch.nan_to_num(d_u, posinf=torch.finfo(torch.float64).max)
+        out: list[Tensor | None] = [None, None]
+        params = ctx.params  # type: ignore[attr-defined]
+        for need, deriv, (shape, dtype) in zip(needs, d, params, strict=True):
+            out.append((g * deriv).sum_to_size(shape).to(dtype) if need and deriv is not None else None)
+        return tuple(out)
 
 
 class TruncatedNormal(Distribution):
@@ -177,36 +285,18 @@ class TruncatedNormal(Distribution):
         r"""``F^{-1}(u)``, differentiable in ``u`` and in all four parameters (closed form)."""
         return self._invert(value, torch.result_type(value, self.loc))
 
-    def _invert(self, value: Tensor, dtype: torch.dtype) -> Tensor:
-        alpha, beta, log_z, scale = self._std()
+    def _invert(self, value: Tensor, dtype: torch.dtype, interior: bool = False) -> Tensor:
         with torch.no_grad():
+            alpha, beta, log_z, scale = self._std()
             u = value.detach().double()
-            # Work on the side of zero away from the bulk: mirror when the whole interval is > 0.
-            flip = alpha > 0
-            log_lo = log_ndtr(torch.where(flip, -beta, alpha))
-            log_u = torch.where(flip, torch.log1p(-u), torch.log(u))
-            xi = inv_log_ndtr(torch.logaddexp(log_lo, log_u + log_z))
-            xi = torch.where(flip, -xi, xi)
-            xi = torch.minimum(torch.maximum(xi, alpha), beta)
-            xi = torch.where(u <= 0, alpha, torch.where(u >= 1, beta, xi))
+            xi = _standard_quantile(u, alpha, beta, log_z, interior)
             z0 = (self.loc.double() + scale * xi).to(dtype)
-            # The derivative of the quantile function at u: F = u, 1 - F = 1 - u exactly.
-            log_f = torch.log(u)
-            log_1mf = torch.log1p(-u)
-            half_xi2 = 0.5 * xi * xi
-            d_low = torch.exp(log_1mf + half_xi2 - 0.5 * alpha * alpha)
-            d_high = torch.exp(log_f + half_xi2 - 0.5 * beta * beta)
-            d_loc = 1.0 - d_low - d_high
-            d_scale = xi - _times(alpha, d_low) - _times(beta, d_high)
-            d_u = scale * torch.exp(log_z - log_normal_pdf(xi))
-        pairs = [(self.loc, d_loc), (self.scale, d_scale), (self.low, d_low), (self.high, d_high)]
-        if value.requires_grad:
-            pairs.append((value, torch.nan_to_num(d_u, posinf=torch.finfo(torch.float64).max)))
-        return attach_gradients(z0, pairs)
+        saved = (u, xi, alpha, beta, log_z, scale)
+        return _InversionGrad.apply(z0, saved, self.loc, self.scale, self.low, self.high, value)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
-        return self._invert(open_uniform(shape, self.loc.double()), self.loc.dtype)
+        return self._invert(open_uniform(shape, self.loc.double()), self.loc.dtype, interior=True)
 
     def __repr__(self) -> str:
         return (
