@@ -115,3 +115,23 @@ def test_moment_and_density_gradients_match_scipy_differences(low: float, high: 
     for row, value in enumerate((dist.mean, dist.variance, dist.log_prob(z))):
         got = torch.stack(torch.autograd.grad(value, (loc, scale))).numpy()
         np.testing.assert_allclose(got, want[row], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize(("low", "high"), [(-1.0, 2.0), (-3.0, INF), (8.0, INF), (-INF, -7.0), (2.0, 2.1)])
+def test_linear_space_quantile_matches_50_digit_inversion(low: float, high: float) -> None:
+    # rsample inverts in linear space where the interval's mass is representable (one ndtri):
+    # Phi(xi) = Phi(alpha) + u Z below the median, 1 - Phi(xi) = 1 - Phi(beta) + (1 - u) Z above,
+    # both sums of positive terms, so xi should match a 50-digit inversion to ~1e-13 relative,
+    # out to u = 1 - 2^-52 (where the log-space route loses digits through expm1(log F)).
+    import mpmath
+
+    from reparam.distributions._normal_tails import log_diff_ndtr
+    from reparam.distributions.truncated_normal import _linear_quantile
+
+    alpha, beta = torch.tensor(low, dtype=torch.float64), torch.tensor(high, dtype=torch.float64)
+    u = [1e-15, 1e-6, 0.1, 0.5, 0.9, 1 - 1e-6, 1 - 2**-52]
+    got = _linear_quantile(torch.tensor(u, dtype=torch.float64), alpha, beta, log_diff_ndtr(alpha, beta))
+    with mpmath.workdps(50):
+        lo, hi = (mpmath.ncdf(b) if math.isfinite(b) else float(b > 0) for b in (low, high))
+        want = [float(mpmath.sqrt(2) * mpmath.erfinv(2 * (lo + mpmath.mpf(v) * (hi - lo)) - 1)) for v in u]
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-13)
