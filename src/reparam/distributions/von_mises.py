@@ -20,10 +20,17 @@ def _wrap(x: Tensor) -> Tensor:
 
 
 def _series_terms(kappa_max: float) -> int:
-    """Terms for Hill's series: ``I_n/I_0`` falls like ``(kappa/2)^n/n!`` for small ``kappa`` and
-    like ``exp(-n^2/(2 kappa))`` for large, below 1e-17 after ``9 sqrt(kappa) + 12`` terms either way
-    (checked against 60 + 0.6 kappa terms to 1e-15 over 1e-3 <= kappa <= 50)."""
-    return 12 + math.ceil(9.0 * math.sqrt(max(kappa_max, 0.0)))
+    """Terms for Hill's series. ``I_n/I_0`` falls like ``(kappa/2)^n/n!`` for small ``kappa`` (2 terms
+    past the point where that is below 1e-18) and like ``exp(-n^2/(2 kappa))`` for large (below
+    1e-17 after ``9 sqrt(kappa) + 12`` terms); the fewer of the two. Checked against 300 terms:
+    F and dF/dkappa agree to 6e-17 over 1e-3 <= kappa <= 50 (tests/distributions/test_von_mises.py).
+    """
+    kappa_max = max(kappa_max, 1e-300)
+    n, log_bound = 0, 0.0
+    while n < 2 or log_bound > math.log(1e-18):
+        n += 1
+        log_bound += math.log(kappa_max / 2.0) - math.log(n)
+    return min(n + 2, 12 + math.ceil(9.0 * math.sqrt(kappa_max)))
 
 
 def _series_coefficients(kappa: Tensor, terms: int) -> Tensor:
@@ -60,16 +67,16 @@ def _series_coefficients(kappa: Tensor, terms: int) -> Tensor:
     return torch.stack(out)
 
 
-def _cdf_series(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
+def _cdf_series(x: Tensor, kappa: Tensor, terms: int | None = None) -> tuple[Tensor, Tensor]:
     r"""Hill's series ``F(x) = 1/2 + x/(2 pi) + (1/pi) sum_n (I_n/I_0)(kappa) sin(n x)/n`` and
     ``dF/dkappa``, ``kappa`` 0-d or shaped like ``x``.
 
     Both sine sums ``sum_n c_n sin(n x)`` are evaluated at once by Clenshaw's recurrence
     ``b_n = c_n + 2 cos(x) b_{n+1} - b_{n+2}``, sum ``= b_1 sin x`` (three elementwise operations
-    per term, no per-term ``sin``). Truncation: see :func:`_series_terms`.
+    per term, no per-term ``sin``). Truncation: ``terms``, by default :func:`_series_terms`.
     """
-    kappa_max = float(kappa.max()) if kappa.numel() else 0.0
-    terms = _series_terms(kappa_max)
+    if terms is None:
+        terms = _series_terms(float(kappa.max()) if kappa.numel() else 0.0)
     coefs = _series_coefficients(kappa, terms).reshape(terms, 2, -1)  # (N, 2, 1 or m)
     two_cos = 2.0 * torch.cos(x)
     b1 = torch.zeros((2, *x.shape), dtype=x.dtype, device=x.device)
