@@ -77,16 +77,28 @@ def _cdf_series(x: Tensor, kappa: Tensor, terms: int | None = None) -> tuple[Ten
     """
     if terms is None:
         terms = _series_terms(float(kappa.max()) if kappa.numel() else 0.0)
-    coefs = _series_coefficients(kappa, terms).reshape(terms, 2, -1)  # (N, 2, 1 or m)
+    sums = _sine_sums(x, _series_coefficients(kappa, terms).reshape(terms, 2, -1))
+    return 0.5 + x / (2.0 * math.pi) + sums[0] / math.pi, sums[1] / math.pi
+
+
+def _cdf_series_grad(x: Tensor, kappa: Tensor) -> Tensor:
+    """``dF/dkappa`` alone from Hill's series (half the work of :func:`_cdf_series`)."""
+    terms = _series_terms(float(kappa.max()) if kappa.numel() else 0.0)
+    coefs = _series_coefficients(kappa, terms).reshape(terms, 2, -1)[:, 1:]
+    return _sine_sums(x, coefs)[0] / math.pi
+
+
+def _sine_sums(x: Tensor, coefs: Tensor) -> Tensor:
+    """``sum_n coefs[n-1, r] sin(n x)`` for each row ``r`` of ``coefs`` (shaped ``(N, R, 1 or m)``)
+    by Clenshaw's recurrence; result ``(R, *x.shape)``."""
     two_cos = 2.0 * torch.cos(x)
-    b1 = torch.zeros((2, *x.shape), dtype=x.dtype, device=x.device)
+    b1 = torch.zeros((coefs.shape[1], *x.shape), dtype=x.dtype, device=x.device)
     b2 = torch.zeros_like(b1)
-    for n in range(terms - 1, -1, -1):
+    for n in range(coefs.shape[0] - 1, -1, -1):
         # b_n = c_n + 2 cos(x) b_{n+1} - b_{n+2}, written over b_{n+2}'s buffer.
         b2.neg_().addcmul_(two_cos, b1).add_(coefs[n])
         b1, b2 = b2, b1
-    sums = b1 * torch.sin(x)
-    return 0.5 + x / (2.0 * math.pi) + sums[0] / math.pi, sums[1] / math.pi
+    return b1 * torch.sin(x)
 
 
 def _cdf_normal(x: Tensor, kappa: Tensor) -> Tensor:
@@ -168,7 +180,10 @@ def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
     series, or by autograd through the normal approximation, each where it is accurate.
     """
     x, kappa = _flat_args(x.detach(), concentration.detach())
-    _, d_cdf = _cdf_and_grad(x.reshape(-1), kappa.reshape(-1))
+    if kappa.numel() == 1 and float(kappa) < SERIES_MAX_CONCENTRATION:
+        d_cdf = _cdf_series_grad(x, kappa)
+    else:
+        _, d_cdf = _cdf_and_grad(x.reshape(-1), kappa.reshape(-1))
     return -d_cdf.reshape(x.shape) * torch.exp(-_log_density(x, kappa))
 
 
