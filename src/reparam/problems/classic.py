@@ -26,33 +26,16 @@ from torch import Tensor
 from torch.distributions import Bernoulli, Exponential, Independent, Normal
 
 from reparam.problems.base import ProblemInstance, register_problem
+from reparam.problems.options import finite, leaf, positive
 
 CONTINUOUS = ("pathwise", "reinforce", "reinforce-ma", "reinforce-loo", "measure-valued")
-
-
-def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}; e.g. {name}=1.0.")
-    return value
-
-
-def _finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}.")
-    return value
-
-
-def _scalar(value: float) -> Tensor:
-    return torch.tensor(value, dtype=torch.float64, requires_grad=True)
 
 
 @register_problem("normal-quadratic")
 def normal_quadratic(mu: float = 1.0, sigma: float = 1.0, k: float = 0.0) -> ProblemInstance:
     r""":math:`\nabla_{\mu,\sigma}\mathbb{E}_{N(\mu,\sigma^2)}[(x-k)^2] = (2(\mu-k),\ 2\sigma)`."""
-    mu, sigma, k = _finite("mu", mu), _positive("sigma", sigma), _finite("k", k)
-    loc, scale = _scalar(mu), _scalar(sigma)
+    mu, sigma, k = finite("mu", mu), positive("sigma", sigma), finite("k", k)
+    loc, scale = leaf(mu), leaf(sigma)
     exact = (
         torch.tensor(2.0 * (mu - k), dtype=torch.float64),
         torch.tensor(2.0 * sigma, dtype=torch.float64),
@@ -74,8 +57,8 @@ def normal_cos(mu: float = 1.0, sigma: float = 1.0, omega: float = 5.0) -> Probl
     r""":math:`\mathbb{E}\cos(\omega x) = \cos(\omega\mu)e^{-\omega^2\sigma^2/2}`, so
     :math:`\partial_\mu = -\omega\sin(\omega\mu)e^{-\omega^2\sigma^2/2}` and
     :math:`\partial_\sigma = -\omega^2\sigma\cos(\omega\mu)e^{-\omega^2\sigma^2/2}`."""
-    mu, sigma, omega = _finite("mu", mu), _positive("sigma", sigma), _finite("omega", omega)
-    loc, scale = _scalar(mu), _scalar(sigma)
+    mu, sigma, omega = finite("mu", mu), positive("sigma", sigma), finite("omega", omega)
+    loc, scale = leaf(mu), leaf(sigma)
     damp = math.exp(-0.5 * omega**2 * sigma**2)
     exact = (
         torch.tensor(-omega * math.sin(omega * mu) * damp, dtype=torch.float64),
@@ -99,8 +82,8 @@ def normal_cos(mu: float = 1.0, sigma: float = 1.0, omega: float = 5.0) -> Probl
 def exponential_sin(rate: float = 1.0) -> ProblemInstance:
     r""":math:`\mathbb{E}_{\text{Exp}(\lambda)}\sin z = \lambda/(1+\lambda^2)`, so
     :math:`\partial_\lambda = (1 - \lambda^2)/(1 + \lambda^2)^2`."""
-    lam = _positive("rate", rate)
-    param = _scalar(lam)
+    lam = positive("rate", rate)
+    param = leaf(lam)
     exact = (torch.tensor((1.0 - lam**2) / (1.0 + lam**2) ** 2, dtype=torch.float64),)
     return ProblemInstance(
         name="exponential-sin",
@@ -142,9 +125,9 @@ def bernoulli_offset(
     """
     if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
         raise ValueError(f"dims must be an int >= 1, got {dims!r}; e.g. dims=4.")
-    offset = _finite("offset", offset)
+    offset = finite("offset", offset)
     t = _targets(targets, dims)
-    phi = torch.full((dims,), _finite("logits", logits), dtype=torch.float64, requires_grad=True)
+    phi = torch.full((dims,), finite("logits", logits), dtype=torch.float64, requires_grad=True)
     p = torch.sigmoid(phi.detach())
     exact = (p * (1.0 - p) * (1.0 - 2.0 * t),)
     return ProblemInstance(

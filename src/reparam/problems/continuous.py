@@ -31,26 +31,9 @@ from torch.distributions import Categorical, Normal
 
 from reparam.distributions import Beta, Gamma, MixtureSameFamily, TruncatedNormal, VonMises
 from reparam.problems.base import ProblemInstance, register_problem
+from reparam.problems.options import finite, leaf, positive
 
 ESTIMATORS = ("pathwise", "reinforce", "reinforce-loo")
-
-
-def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}; e.g. {name}=1.0.")
-    return value
-
-
-def _finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}.")
-    return value
-
-
-def _leaf(value: float | list[float]) -> Tensor:
-    return torch.tensor(value, dtype=torch.float64, requires_grad=True)
 
 
 def _autograd_exact(moment: Tensor, params: list[Tensor]) -> tuple[Tensor, ...]:
@@ -60,8 +43,8 @@ def _autograd_exact(moment: Tensor, params: list[Tensor]) -> tuple[Tensor, ...]:
 @register_problem("vonmises-cos")
 def vonmises_cos(mu: float = 0.5, kappa: float = 2.0, target: float = 0.0) -> ProblemInstance:
     r""":math:`\partial_\mu = -\sin(\mu - t)A(\kappa)`, :math:`\partial_\kappa = \cos(\mu - t)A'(\kappa)`."""
-    mu, kappa, target = _finite("mu", mu), _positive("kappa", kappa), _finite("target", target)
-    loc, concentration = _leaf(mu), _leaf(kappa)
+    mu, kappa, target = finite("mu", mu), positive("kappa", kappa), finite("target", target)
+    loc, concentration = leaf(mu), leaf(kappa)
     ratio = float(
         torch.special.i1e(torch.tensor(kappa, dtype=torch.float64))
         / torch.special.i0e(torch.tensor(kappa, dtype=torch.float64))
@@ -86,8 +69,8 @@ def vonmises_cos(mu: float = 0.5, kappa: float = 2.0, target: float = 0.0) -> Pr
 @register_problem("gamma-log")
 def gamma_log(alpha: float = 0.5, beta: float = 2.0) -> ProblemInstance:
     r""":math:`\nabla_{\alpha,\beta}\mathbb{E}\log z = (\psi'(\alpha), -1/\beta)`."""
-    alpha, beta = _positive("alpha", alpha), _positive("beta", beta)
-    concentration, rate = _leaf(alpha), _leaf(beta)
+    alpha, beta = positive("alpha", alpha), positive("beta", beta)
+    concentration, rate = leaf(alpha), leaf(beta)
     exact = (
         torch.special.polygamma(1, torch.tensor(alpha, dtype=torch.float64)),
         torch.tensor(-1.0 / beta, dtype=torch.float64),
@@ -109,11 +92,11 @@ def truncated_normal_square(
     mu: float = 0.0, sigma: float = 1.0, low: float = 6.0, high: float = 8.0
 ) -> ProblemInstance:
     r"""Gradient of :math:`\mathrm{Var} + \mathrm{mean}^2` in ``(mu, sigma)``, bounds fixed."""
-    mu, sigma = _finite("mu", mu), _positive("sigma", sigma)
+    mu, sigma = finite("mu", mu), positive("sigma", sigma)
     low, high = float(low), float(high)
     if not low < high:
         raise ValueError(f"low must be < high, got low={low}, high={high}; use -inf/inf for no bound.")
-    loc, scale = _leaf(mu), _leaf(sigma)
+    loc, scale = leaf(mu), leaf(sigma)
     q = TruncatedNormal(loc, scale, low, high)
     exact = _autograd_exact(q.variance + q.mean**2, [loc, scale])
     return ProblemInstance(
@@ -131,8 +114,8 @@ def truncated_normal_square(
 @register_problem("beta-square")
 def beta_square(a: float = 0.5, b: float = 2.0) -> ProblemInstance:
     r""":math:`\mathbb{E}z^2 = a(a+1)/((a+b)(a+b+1))`, differentiated in ``(a, b)``."""
-    a, b = _positive("a", a), _positive("b", b)
-    ca, cb = _leaf(a), _leaf(b)
+    a, b = positive("a", a), positive("b", b)
+    ca, cb = leaf(a), leaf(b)
     exact = _autograd_exact(ca * (ca + 1) / ((ca + cb) * (ca + cb + 1)), [ca, cb])
     return ProblemInstance(
         name="beta-square",
@@ -149,8 +132,8 @@ def beta_square(a: float = 0.5, b: float = 2.0) -> ProblemInstance:
 @register_problem("mixture-square")
 def mixture_square(spread: float = 2.0) -> ProblemInstance:
     r"""Weights ``softmax(logits)``, means ``(-spread, 0.5, spread)``, scales ``(0.5, 1, 1.5)``."""
-    spread = _finite("spread", spread)
-    logits, locs = _leaf([0.3, -0.2, 0.0]), _leaf([-spread, 0.5, spread])
+    spread = finite("spread", spread)
+    logits, locs = leaf([0.3, -0.2, 0.0]), leaf([-spread, 0.5, spread])
     scales = torch.tensor([0.5, 1.0, 1.5], dtype=torch.float64)
     w = torch.softmax(logits, -1)
     exact = _autograd_exact((w * (locs**2 + scales**2)).sum(), [logits, locs])
