@@ -1,42 +1,19 @@
-"""Attach a known derivative ``dz/dtheta`` to a sample without differentiating the sampler.
+"""Attach the implicit derivative ``dz/dtheta = -(dF/dtheta)/p`` to a sample drawn without gradients.
 
-Every pathwise class in this package draws ``z0`` with gradients off and then returns the
-*surrogate*
-
-.. math::
-    z = z_0 + \\sum_i (\\theta_i - \\operatorname{stop}(\\theta_i))\\,
-        \\operatorname{stop}\\big(\\partial z / \\partial \\theta_i\\big),
-
-whose value is exactly ``z0`` and whose first derivative in ``theta_i`` is the given
-``dz/dtheta_i``. The implicit-reparameterization form
-``z = z0 - (F(z0; theta) - stop(F(z0; theta))) / stop(p(z0; theta))`` is the same idea with the
-derivative left to autograd (Figurnov, Mohamed & Mnih, "Implicit Reparameterization
-Gradients", NeurIPS 2018, eq. 5).
+The implicit-reparameterization surrogate ``z = z0 - (F(z0; theta) - stop F) / stop p`` has value
+``z0`` and first derivative ``-(dF/dtheta)/p`` (Figurnov, Mohamed & Mnih, "Implicit
+Reparameterization Gradients", NeurIPS 2018, eq. 5). :func:`implicit_surrogate` realises it as an
+autograd function that returns ``z0`` and whose backward multiplies by ``-1/p``, leaving
+``dF/dtheta`` to autograd through the distribution's own ``cdf``. (The dedicated classes, whose
+derivatives are known in closed form or by series, use their own deferred autograd functions:
+``_gamma_grad.GammaSampleGrad``, ``von_mises._VonMisesSampleGrad``,
+``truncated_normal._InversionGrad``.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import Tensor
-
-
-def attach_gradients(z0: Tensor, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
-    """Return ``z0`` carrying ``dz/dparam = derivative`` for each ``(param, derivative)`` pair.
-
-    ``param`` must broadcast against ``z0``; ``derivative`` is shaped like ``z0`` and must be
-    finite (it is detached here). Parameters that do not require grad are skipped.
-    """
-    out = z0
-    for param, derivative in pairs:
-        if isinstance(param, Tensor) and param.requires_grad:
-            delta = param - param.detach()
-            if not bool(torch.isfinite(param.detach()).all()):
-                # An infinite parameter (a one-sided bound) would make inf - inf = NaN.
-                delta = torch.where(torch.isfinite(param.detach()), delta, torch.zeros_like(delta))
-            out = out + delta.to(z0.dtype) * derivative.detach().to(z0.dtype)
-    return out
 
 
 class _ImplicitLink(torch.autograd.Function):

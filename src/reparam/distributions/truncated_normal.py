@@ -147,9 +147,12 @@ class TruncatedNormal(Distribution):
     .. math::
         p(z) = \frac{\phi(\xi)}{scale\, Z}, \qquad F(z) = \frac{\Phi(\xi) - \Phi(\alpha)}{Z}.
 
-    Sampling inverts ``F`` in log space (``log Phi`` and its inverse), so bounds tens of scales
-    from ``loc`` on either side give exact-to-rounding samples instead of NaN or a pile-up at the
-    bound. ``rsample`` carries the implicit derivatives in closed form (Figurnov et al. 2018):
+    Sampling inverts ``F`` with sums of positive terms and one ``ndtri`` (``Phi(xi) = Phi(alpha)
+    + u Z`` below the median, ``Phi(-xi) = Phi(-beta) + (1 - u) Z`` above), and in log space
+    (``log Phi`` and its inverse) for intervals holding less than ``exp(-40)`` of the normal's
+    mass, so bounds tens of scales from ``loc`` on either side give exact-to-rounding samples
+    instead of NaN or a pile-up at the bound. ``rsample`` carries the implicit derivatives in
+    closed form (Figurnov et al. 2018), evaluated only in ``backward``:
 
     .. math::
         \frac{\partial z}{\partial low} = (1 - F)\frac{\phi(\alpha)}{\phi(\xi)}, \quad
