@@ -38,6 +38,7 @@ from reparam.training import (
     set_rng_state,
     training_progress,
 )
+from reparam.training.batches import ShuffledBatches
 
 CHECKPOINT, METRICS = "checkpoint.pt", "metrics.jsonl"
 # Options that may differ between a run and its resumption.
@@ -90,34 +91,6 @@ class TrainResult:
     train_elbo: float  # mean training-batch ELBO over the last log window
     test_bound: float | None  # eval_k-sample importance-weighted bound on eval_size test rows
     seconds: float
-
-
-class BatchOrder:
-    """Epoch-wise shuffled minibatch indices from a dedicated, checkpointable generator."""
-
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        self.n, self.batch_size = n, min(batch_size, n)
-        self.generator = torch.Generator().manual_seed(seed + 104729)
-        self.order = torch.randperm(n, generator=self.generator)
-        self.position = 0
-
-    def next(self) -> Tensor:
-        if self.position + self.batch_size > self.n:
-            self.order, self.position = torch.randperm(self.n, generator=self.generator), 0
-        rows = self.order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return rows
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator.get_state(),
-            "order": self.order.clone(),
-            "position": self.position,
-        }
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
-        self.order, self.position = state["order"].clone(), int(state["position"])
 
 
 def estimator_state(estimator: object) -> object:
@@ -174,7 +147,7 @@ def train(
     if isinstance(estimator, nn.Module):
         params += list(estimator.parameters())  # REBAR/RELAX: their variance gradients
     optimizer = torch.optim.Adam(params, lr=options.lr)
-    order = BatchOrder(len(x_train), options.batch_size, options.seed)
+    order = ShuffledBatches(len(x_train), options.batch_size, options.seed + 104729)
     step, elapsed, window = 0, 0.0, []
     if resume:
         state = load_checkpoint(checkpoint_path)

@@ -37,6 +37,7 @@ from reparam.training import (
     set_rng_state,
     training_progress,
 )
+from reparam.training.batches import ShuffledBatches
 from reparam.vi.iwae import GRADIENTS
 
 CHECKPOINT = "checkpoint.pt"
@@ -129,42 +130,12 @@ def learning_rate(options: TrainOptions, step: int) -> float:
     return math.exp(log_lr)
 
 
-class DataOrder:
-    """Epoch-wise shuffled minibatches from a dedicated generator; its state is checkpointable."""
-
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        self.n, self.batch_size = n, min(batch_size, n)
-        self.generator = torch.Generator().manual_seed(seed + 7919)
-        self.order = torch.randperm(n, generator=self.generator)
-        self.position = 0
-
-    def next(self) -> Tensor:
-        if self.position + self.batch_size > self.n:
-            self.order = torch.randperm(self.n, generator=self.generator)
-            self.position = 0
-        rows = self.order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return rows
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator.get_state(),
-            "order": self.order.clone(),
-            "position": self.position,
-        }
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
-        self.order = state["order"].clone()
-        self.position = int(state["position"])
-
-
 def _checkpoint(
     path: Path,
     options: TrainOptions,
     model: VAE,
     optimizer: torch.optim.Optimizer,
-    order: DataOrder,
+    order: ShuffledBatches,
     estimator: object,
     step: int,
     elapsed: float,
@@ -223,7 +194,7 @@ def train(
     seed_everything(options.seed)
     model = VAE(x_train.shape[1], options.latent, options.hidden, options.activation, options.likelihood)
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr, eps=1e-4)
-    order = DataOrder(len(x_train), options.batch_size, options.seed)
+    order = ShuffledBatches(len(x_train), options.batch_size, options.seed + 7919)
     estimator = make_estimator(options.estimator)
     step, elapsed, window = 0, 0.0, []
     if resume:

@@ -1,6 +1,7 @@
 """Training-loop tools shared by every ``reparam train`` command: atomic checkpoints, RNG state
 for bit-for-bit resume, JSON-lines metrics, non-finite-loss and Ctrl-C guards, progress bars."""
 
+from reparam.training.batches import ShuffledBatches
 from reparam.training.checkpoint import load_checkpoint, save_checkpoint
 from reparam.training.guards import GracefulInterrupt, NonFiniteLossError, check_finite
 from reparam.training.metrics import MetricsLog
@@ -11,6 +12,7 @@ __all__ = [
     "GracefulInterrupt",
     "MetricsLog",
     "NonFiniteLossError",
+    "ShuffledBatches",
     "check_finite",
     "load_checkpoint",
     "rng_state",
