@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, constraints
 
-from reparam.distributions._checks import check_univariate_continuous, samples_trusted
+from reparam.distributions._checks import samples_trusted
 from reparam.distributions._surrogate import implicit_surrogate
+from reparam.distributions._wrapper import ReparameterizedWrapper
 
 _Shape = torch.Size | tuple[int, ...]
 
 
-class Implicit(Distribution):
+class Implicit(ReparameterizedWrapper):
     r"""Pathwise gradients for any univariate continuous ``dist`` with a differentiable ``cdf``.
 
     A sample ``z ~ dist`` is drawn with gradients off; its derivative in every parameter
@@ -42,22 +40,6 @@ class Implicit(Distribution):
         Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018.
     """
 
-    has_rsample = True
-    arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {}
-
-    def __init__(self, dist: Distribution, validate_args: bool | None = None) -> None:
-        self.base_dist = check_univariate_continuous(dist, "Implicit", "cdf")
-        super().__init__(dist.batch_shape, dist.event_shape, validate_args=False)
-
-    @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self) -> constraints.Constraint:
-        return self.base_dist.support
-
-    def expand(
-        self, batch_shape: torch.Size | tuple[int, ...], _instance: Implicit | None = None
-    ) -> Implicit:
-        return Implicit(self.base_dist.expand(torch.Size(batch_shape)))
-
     def reparameterize(self, value: Tensor) -> Tensor:
         """Attach the implicit gradient ``-(dF/dtheta)/p`` to given samples ``value``."""
         z0 = value.detach()
@@ -74,30 +56,3 @@ class Implicit(Distribution):
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
             return self.base_dist.sample(torch.Size(sample_shape))
-
-    def log_prob(self, value: Tensor) -> Tensor:
-        return self.base_dist.log_prob(value)
-
-    def cdf(self, value: Tensor) -> Tensor:
-        return self.base_dist.cdf(value)
-
-    def icdf(self, value: Tensor) -> Tensor:
-        return self.base_dist.icdf(value)
-
-    def entropy(self) -> Tensor:
-        return self.base_dist.entropy()
-
-    @property
-    def mean(self) -> Tensor:
-        return self.base_dist.mean
-
-    @property
-    def mode(self) -> Tensor:
-        return self.base_dist.mode
-
-    @property
-    def variance(self) -> Tensor:
-        return self.base_dist.variance
-
-    def __repr__(self) -> str:
-        return f"Implicit({self.base_dist!r})"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, constraints
 
-from reparam.distributions._checks import check_univariate_continuous
+from reparam.distributions._wrapper import ReparameterizedWrapper
 
 _Shape = torch.Size | tuple[int, ...]
 
@@ -20,7 +17,7 @@ def open_uniform(shape: torch.Size, like: Tensor) -> Tensor:
     return u.clamp_(min=finfo.tiny, max=1.0 - finfo.eps / 2)
 
 
-class InverseCDF(Distribution):
+class InverseCDF(ReparameterizedWrapper):
     r"""Pathwise gradients by inversion: ``z = dist.icdf(u)`` with ``u ~ U(0, 1)`` held fixed.
 
     .. math::
@@ -37,21 +34,7 @@ class InverseCDF(Distribution):
             parameters (e.g. ``Normal``, ``Cauchy``, ``Uniform``, ``Exponential``, a truncated normal).
     """
 
-    has_rsample = True
-    arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {}
-
-    def __init__(self, dist: Distribution, validate_args: bool | None = None) -> None:
-        self.base_dist = check_univariate_continuous(dist, "InverseCDF", "icdf")
-        super().__init__(dist.batch_shape, dist.event_shape, validate_args=False)
-
-    @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self) -> constraints.Constraint:
-        return self.base_dist.support
-
-    def expand(
-        self, batch_shape: torch.Size | tuple[int, ...], _instance: InverseCDF | None = None
-    ) -> InverseCDF:
-        return InverseCDF(self.base_dist.expand(torch.Size(batch_shape)))
+    needs = "icdf"
 
     def _like(self) -> Tensor:
         mean = self.base_dist.mean
@@ -70,26 +53,3 @@ class InverseCDF(Distribution):
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
             return self.rsample(sample_shape)
-
-    def log_prob(self, value: Tensor) -> Tensor:
-        return self.base_dist.log_prob(value)
-
-    def cdf(self, value: Tensor) -> Tensor:
-        return self.base_dist.cdf(value)
-
-    def icdf(self, value: Tensor) -> Tensor:
-        return self.base_dist.icdf(value)
-
-    def entropy(self) -> Tensor:
-        return self.base_dist.entropy()
-
-    @property
-    def mean(self) -> Tensor:
-        return self.base_dist.mean
-
-    @property
-    def variance(self) -> Tensor:
-        return self.base_dist.variance
-
-    def __repr__(self) -> str:
-        return f"InverseCDF({self.base_dist!r})"
