@@ -34,11 +34,22 @@ class DemoSettings:
 
 def run_demo(out: Path, settings: DemoSettings | None = None, console: Console | None = None) -> Path:
     """Run the three parts, print rich tables, and write PNGs plus ``report.md`` into ``out``."""
-    from rich.progress import Progress
-
     settings = settings or DemoSettings()
     console = console or Console()
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    # The demo's tensors are small: one intra-op thread is faster than two, and immune to the
+    # spin-waiting that makes a second thread crawl on a busy machine.
+    torch.set_num_threads(1)
+    try:
+        return _run(Path(out), settings, console)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(out: Path, settings: DemoSettings, console: Console) -> Path:
+    from rich.progress import Progress
+
     report = Report(Path(out), "reparam demo: Monte Carlo gradients, measured")
     start = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
