@@ -26,24 +26,28 @@ def _leave_one_out_coefficient(costs: Tensor, control: Tensor, eps: float = 1e-1
     return torch.where(var > eps, cov / var.clamp_min(eps), torch.ones_like(var))
 
 
-def _hessian_blocks(total, point: Tensor, outer: int, inner: int) -> tuple[Tensor, Tensor]:
-    """Gradient ``(outer, inner)`` and per-slice Hessian blocks ``(outer, inner, inner)`` of
-    ``total(x) = sum_e f_e(x_e)``, a sum of functions of disjoint slices: one
-    Hessian-vector product per coordinate of a slice, shared by all slices."""
-    grad_fn = torch.func.grad(total)
-    gradient = grad_fn(point)
-    basis = torch.eye(inner, dtype=point.dtype, device=point.device)
-    directions = basis.unsqueeze(1).expand(inner, outer, inner).reshape(inner, *point.shape)
-
-    def column(v: Tensor) -> Tensor:
-        return torch.func.jvp(grad_fn, (point,), (v,))[1]
-
-    try:
-        columns = torch.func.vmap(column)(directions)
-    except Exception:  # an op without a batching rule: one product at a time
-        columns = torch.stack([column(v) for v in directions])
-    hessian = columns.reshape(inner, outer, inner).permute(1, 2, 0)
-    return gradient.reshape(outer, inner), hessian
+def _hessian_blocks(total, point: Tensor, outer: int, inner: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Value, gradient ``(outer, inner)`` and per-slice Hessian blocks ``(outer, inner, inner)``
+    of ``total(x) = sum_e f_e(x_e)``, a sum of functions of disjoint slices: one backward pass
+    for the gradient, then one batched double-backward whose ``inner`` directions (coordinate
+    ``j`` of every slice at once) give column ``j`` of every block."""
+    with torch.enable_grad():
+        x = point.detach().clone().requires_grad_(True)
+        value = total(x)
+        (gradient,) = torch.autograd.grad(value.sum(), x, create_graph=True)
+        if gradient.requires_grad:
+            basis = torch.eye(inner, dtype=point.dtype, device=point.device)
+            directions = basis.unsqueeze(1).expand(inner, outer, inner).reshape(inner, *point.shape)
+            try:
+                (columns,) = torch.autograd.grad(gradient, x, directions, is_grads_batched=True)
+            except RuntimeError:  # an op without a batching rule: one product at a time
+                columns = torch.stack(
+                    [torch.autograd.grad(gradient, x, d, retain_graph=True)[0] for d in directions]
+                )
+        else:  # f is linear in z
+            columns = torch.zeros(inner, *point.shape, dtype=point.dtype, device=point.device)
+    hessian = columns.detach().reshape(inner, outer, inner).permute(1, 2, 0)
+    return value.detach(), gradient.detach().reshape(outer, inner), hessian
 
 
 def _trace_with_covariance(q: Distribution, hessian: Tensor, outer: int, inner: int) -> Tensor:
@@ -59,6 +63,48 @@ def _trace_with_covariance(q: Distribution, hessian: Tensor, outer: int, inner: 
         return (diagonal_blocks * cov.to(h.dtype)).sum((-1, -2, -3))
     variance = q.variance.expand(q.batch_shape + q.event_shape).reshape(outer, inner)
     return (torch.diagonal(hessian, dim1=-2, dim2=-1) * variance.to(hessian.dtype)).sum(-1)
+
+
+def taylor_expansion(
+    f: CostFn, q: Distribution, cost_shape: torch.Size | tuple[int, ...] = ()
+) -> tuple[CostFn, Tensor]:
+    r"""``(h, E_q[h])``: the second-order expansion of ``f`` at ``q``'s detached mean
+    :math:`m`, :math:`h(z) = f(m) + g^\top(z - m) + \tfrac12 (z - m)^\top H (z - m)`, and its
+    expectation under ``q``, differentiable in ``q``'s parameters through its mean and
+    (co)variance. With costs shaped ``(N, *cost_shape)`` each cost element gets the expansion
+    of its own batch slice. ``h(z)`` is differentiable in ``z`` (for pathwise use)."""
+    cost_shape = torch.Size(cost_shape)
+    mean = q.mean
+    m = mean.detach()
+    outer = cost_shape.numel()
+    inner = m.numel() // outer
+
+    def total(x: Tensor) -> Tensor:
+        costs = f(x.unsqueeze(0))
+        if costs.shape[1:] != cost_shape:
+            wanted = f"costs shaped {tuple(cost_shape)}" if cost_shape else "one cost"
+            raise ValueError(
+                f"the delta-method expansion needs {wanted} per sample (f returning shape "
+                f"{str(('num_samples', *cost_shape)).replace(chr(39), '')}), like the estimate it controls; "
+                f"got {tuple(costs.shape[1:])} per sample. Sum the costs inside f."
+            )
+        return costs.reshape(outer)
+
+    f_m, gradient, hessian = _hessian_blocks(total, m, outer, inner)
+
+    def h(z: Tensor) -> Tensor:
+        dz = (z - m).reshape(z.shape[0], outer, inner).to(hessian.dtype)
+        quadratic = torch.einsum("noi,oij,noj->no", dz, hessian, dz)
+        return (f_m + torch.einsum("noi,oi->no", dz, gradient) + 0.5 * quadratic).reshape(
+            z.shape[0], *cost_shape
+        )
+
+    dmu = (mean - m).reshape(outer, inner).to(hessian.dtype)
+    trace = _trace_with_covariance(q, hessian, outer, inner)
+    expected = (
+        f_m + (gradient * dmu).sum(-1) + 0.5 * (trace + torch.einsum("oi,oij,oj->o", dmu, hessian, dmu))
+    )
+    return h, expected.reshape(cost_shape)
 
 
 @dataclass(frozen=True)
@@ -83,9 +129,10 @@ class DeltaMethod:
     :math:`\beta = 1`. When ``f`` returns one cost per leading batch element, each element gets
     its own expansion (its Hessian is the block of its own slice).
 
-    Needs ``f`` twice differentiable and written in differentiable torch (it goes through
-    ``torch.func``). Cost: ``num_samples + 1`` evaluations of ``f`` plus ``D`` Hessian-vector
-    products, ``D`` the number of coordinates each cost depends on.
+    Needs ``f`` twice differentiable. Cost: ``num_samples + 1`` evaluations of ``f``, one
+    backward pass and one batched double-backward of ``D`` Hessian-vector products, ``D`` the
+    number of coordinates each cost depends on (:func:`taylor_expansion`, shared with
+    ``reparam.studies.DeltaControlled``).
 
     Reference: Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
     Learning", JMLR 2020, section 7.2 (delta method control variates); Paisley, Blei & Jordan,
@@ -96,33 +143,8 @@ class DeltaMethod:
     extra_evaluations: int = 1
 
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate:
-        n, cost_shape = costs.shape[0], costs.shape[1:]
-        mean = q.mean
-        m = mean.detach()
-        outer = cost_shape.numel()
-        inner = m.numel() // outer
-
-        def total(x: Tensor) -> Tensor:
-            return f(x.unsqueeze(0)).sum()
-
-        f_m = f(m.unsqueeze(0)).detach().reshape(outer)
-        gradient, hessian = _hessian_blocks(total, m, outer, inner)
-        gradient, hessian = gradient.detach(), hessian.detach()
-
-        dz = (z.detach() - m).reshape(n, outer, inner).to(hessian.dtype)
-        control = (
-            f_m
-            + torch.einsum("noi,oi->no", dz, gradient)
-            + 0.5 * torch.einsum("noi,oij,noj->no", dz, hessian, dz)
-        )
-        dmu = (mean - m).reshape(outer, inner).to(hessian.dtype)
-        trace = _trace_with_covariance(q, hessian, outer, inner)
-        expected = (
-            f_m + (gradient * dmu).sum(-1) + 0.5 * (trace + torch.einsum("oi,oij,oj->o", dmu, hessian, dmu))
-        )
-
-        control = control.reshape(costs.shape)
-        expected = expected.reshape(cost_shape)
+        h, expected = taylor_expansion(f, q, costs.shape[1:])
+        control = h(z.detach()).detach()
         beta = _leave_one_out_coefficient(costs.detach(), control)
         correction = beta.mean(0) * (expected - expected.detach())
         return ControlVariate((beta * control).to(costs.dtype), correction.to(costs.dtype))
