@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,17 @@ BINARIZED_MNIST = SHARED_DATA / "binarized_mnist.npz"
 
 
 @pytest.fixture(autouse=True)
-def _seed() -> None:
-    """Every test starts from the same seed, so statistical thresholds are reproducible."""
+def _seed_and_one_thread() -> Iterator[None]:
+    """Every test starts from the same seed (so statistical thresholds are reproducible) on one
+    intra-op thread: the tests' tensors are small, and on a busy 2-core machine a second
+    spin-waiting thread made them up to 15x slower (a 2x2 torch.tril took 20 ms with two
+    threads under load, 2 us with one). The setting is restored afterwards, which also undoes
+    code under test that changes it."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from reparam.cli import _register
@@ -17,12 +16,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _commands():
+def _commands() -> None:
     _register()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_compare_prints_table_and_writes_folder(tmp_path: Path) -> None:

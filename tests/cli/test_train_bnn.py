@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,14 +17,6 @@ from reparam.training import load_checkpoint
 
 runner = CliRunner()
 TINY = Config(epochs=2, batch_size=256, hidden=(16,), eval_samples=2)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from reparam.cli.app import app
 from reparam.cli.train_policy import PolicyOptions, train
 from reparam.training import MetricsLog, load_checkpoint
 
-torch.set_num_threads(1)
 _register()
 
 

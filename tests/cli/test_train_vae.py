@@ -23,7 +23,6 @@ from reparam.cli.train_vae import TrainOptions, train
 from reparam.data import digits, load
 from reparam.training import load_checkpoint
 
-torch.set_num_threads(1)
 SMALL = ["--hidden", "16", "--latent", "3", "--eval-k", "5", "--eval-size", "50", "--no-progress"]
 
 

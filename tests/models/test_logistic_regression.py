@@ -13,14 +13,6 @@ from reparam.data import breast_cancer
 from reparam.models.logistic_regression import BayesianLogisticRegression, log_likelihood
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_log_likelihood_matches_bernoulli() -> None:
     x = torch.randn(7, 4, dtype=torch.float64)
     y = torch.randint(0, 2, (7,))

@@ -19,8 +19,6 @@ import reparam as rp
 from reparam.baselines import LeaveOneOut
 from reparam.models import VAE, VAEConfig
 
-torch.set_num_threads(1)
-
 
 def linear_vae() -> VAE:
     torch.manual_seed(4)

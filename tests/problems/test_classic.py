@@ -16,15 +16,6 @@ from reparam.estimators.registry import make_estimator
 from reparam.problems import PROBLEMS, get_problem
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids thread spin-up costs on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def normal_expectation(f, mu: float, sigma: float) -> float:
     value, _ = integrate.quad(
         lambda x: f(x) * stats.norm.pdf(x, mu, sigma), -np.inf, np.inf, epsabs=1e-13, epsrel=1e-12, limit=500

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from reparam.cli import _register
@@ -18,11 +17,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _commands():
+def _commands() -> None:
     _register()
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_registered() -> None:

@@ -12,14 +12,11 @@ from reparam.problems.policy import run_study, to_markdown
 
 
 def test_runner_writes_table_and_figure(tmp_path: Path) -> None:
-    previous = torch.get_num_threads()
-    try:
-        request = CompareRequest(
-            problem="policy-horizon", repeats=8, out=tmp_path, options={"horizons": [3.0, 6.0], "samples": 2}
-        )
-        RUNNERS["policy-horizon"](request)
-    finally:
-        torch.set_num_threads(previous)
+    # the runner pins one thread; the autouse fixture in tests/conftest.py restores the setting
+    request = CompareRequest(
+        problem="policy-horizon", repeats=8, out=tmp_path, options={"horizons": [3.0, 6.0], "samples": 2}
+    )
+    RUNNERS["policy-horizon"](request)
     table = (tmp_path / "table.md").read_text()
     assert "**lqr**" in table and "**pendulum**" in table and "| 6 |" in table
     assert (tmp_path / "horizon_variance.png").stat().st_size > 1000

@@ -10,7 +10,6 @@ from reparam.models.vae import VAE
 from reparam.problems import RUNNERS, CompareRequest
 from reparam.problems.vae import VARIANTS, encoder_gradient_stats, run_study
 
-torch.set_num_threads(1)
 BY_NAME = {v.name: v for v in VARIANTS}
 
 

@@ -18,14 +18,6 @@ import reparam as rp
 from reparam.studies.delta_control import DeltaControlled, taylor_expansion
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_quadratic_is_exact_with_zero_variance() -> None:
     a = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
     mu = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)

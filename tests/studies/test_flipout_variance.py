@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import torch
 
 from reparam.data import digits
 from reparam.studies.flipout_variance import gradient_variance, run, slope, trained_model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_slope_of_power_laws() -> None:

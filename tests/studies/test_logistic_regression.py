@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 import reparam.studies.logistic_regression as study
 from reparam.data import breast_cancer
@@ -23,14 +22,6 @@ from reparam.studies.logistic_regression import (
 )
 
 TINY = StudyConfig(steps=4, record_every=2, variance_repeats=2, eval_samples=20, num_samples=20)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_configurations() -> None:

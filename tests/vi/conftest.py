@@ -17,16 +17,6 @@ from torch import Tensor
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a loaded machine (a 2x2
-    torch.tril took 20 ms with 2 threads under load against 2 us with one). Restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @dataclass
 class Conjugate:
     x: Tensor
