@@ -6,21 +6,29 @@ import torch
 from torch import Tensor
 from torch.distributions import Dirichlet as _TorchDirichlet
 
-from reparam.distributions._gamma_grad import GammaSampleGrad, log_standard_gamma
+from reparam.distributions._gamma_grad import GammaSampleGrad
+from reparam.distributions._gamma_sampler import log_standard_gamma
 
 _Shape = torch.Size | tuple[int, ...]
 
 
 def log_gamma_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
-    """``log G``, ``G ~ Gamma(concentration, 1)`` shaped ``shape``, float64, with ``d log G/d alpha``."""
+    """``log G``, ``G ~ Gamma(concentration, 1)`` shaped ``shape``, with ``d log G/d alpha``.
+
+    Drawn in ``concentration``'s dtype, or in float64 where some concentration is below 1 (then
+    ``log G`` reaches ``log(U)/alpha``, e.g. -1e4 at 1e-4, and float32 would lose ``G``'s digits).
+    """
     with torch.no_grad():
-        log_g = log_standard_gamma(concentration.detach().double().expand(shape))
+        alpha = concentration.detach()
+        if bool((alpha < 1.0).any()):
+            alpha = alpha.double()
+        log_g = log_standard_gamma(alpha, torch.Size(shape))
     # d log G / d alpha is evaluated lazily, only if a backward pass reaches it.
     return GammaSampleGrad.apply(concentration, log_g, True)
 
 
 def dirichlet_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
-    """``softmax(log G)`` in float64, cast to ``concentration``'s dtype and kept inside (0, 1)."""
+    """``softmax(log G)``, cast to ``concentration``'s dtype and kept inside (0, 1)."""
     x = torch.softmax(log_gamma_rsample(concentration, shape), -1).to(concentration.dtype)
     finfo = torch.finfo(x.dtype)
     # Keep boundary values representable for log_prob without touching the gradient.

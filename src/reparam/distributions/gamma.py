@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 from torch.distributions import Gamma as _TorchGamma
 
-from reparam.distributions._gamma_grad import GammaSampleGrad, log_standard_gamma
+from reparam.distributions._gamma_grad import GammaSampleGrad
+from reparam.distributions._gamma_sampler import standard_gamma
 
 _Shape = torch.Size | tuple[int, ...]
 
@@ -16,24 +15,15 @@ _Shape = torch.Size | tuple[int, ...]
 def gamma_rsample(concentration: Tensor, rate: Tensor, shape: torch.Size) -> Tensor:
     r"""``z ~ Gamma(concentration, rate)`` shaped ``shape`` carrying accurate implicit gradients.
 
-    ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by torch's sampler (through log space when
-    some ``alpha`` is small enough for ``x`` to underflow: about 0.24 in float32, 0.03 in
-    float64; :func:`reparam.distributions._gamma_grad.log_standard_gamma`); then
-    ``dz/dalpha = (dx/dalpha) / rate`` with ``dx/dalpha`` from
-    :func:`reparam.distributions._gamma_grad.standard_gamma_grad` (computed only in backward, see
-    :class:`reparam.distributions._gamma_grad.GammaSampleGrad`), and ``dz/drate = -z/rate``.
+    ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by the vectorised Marsaglia-Tsang sampler
+    (:func:`reparam.distributions._gamma_sampler.standard_gamma`, through log space for
+    ``alpha < 1`` so tiny concentrations do not collapse); then ``dz/dalpha = (dx/dalpha) / rate``
+    with ``dx/dalpha`` from :func:`reparam.distributions._gamma_grad.standard_gamma_grad`
+    (computed only in backward, see :class:`reparam.distributions._gamma_grad.GammaSampleGrad`),
+    and ``dz/drate = -z/rate``.
     """
-    alpha = concentration.detach().expand(shape)
     with torch.no_grad():
-        # P(x < tiny) ~ tiny^alpha / Gamma(alpha + 1) < 1e-9 above this: torch's own sampler is
-        # safe there; below it (e.g. alpha ~ 1e-4, where torch's sampler collapses to a
-        # constant) sample through log space.
-        safe = math.log(1e-9) / math.log(torch.finfo(alpha.dtype).tiny)
-        if bool((concentration.detach() >= safe).all()):
-            x = torch._standard_gamma(alpha)
-        else:
-            x = torch.exp(log_standard_gamma(alpha)).to(alpha.dtype)
-        x = x.clamp_(min=torch.finfo(x.dtype).tiny)
+        x = standard_gamma(concentration.detach(), shape)
     # dx/dalpha is evaluated lazily, in backward; dz/drate = -x/rate^2 comes from autograd.
     return GammaSampleGrad.apply(concentration, x, False) / rate
 
