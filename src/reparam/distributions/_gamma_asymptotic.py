@@ -219,13 +219,24 @@ def orders_for(min_concentration: float) -> int:
     return 6
 
 
-def degree_for(max_abs_eta: float, orders: int) -> int:
-    """Taylor degree in ``eta`` after which every coefficient times ``max_abs_eta^m`` (and so the
-    geometric tail, the series having radius ~3.54) stays below 1e-14."""
+def degrees_for(max_abs_eta: float, orders: int, min_concentration: float) -> list[int]:
+    """Taylor degree in ``eta`` kept for each order ``j``: beyond it every coefficient times
+    ``max_abs_eta^m a^-j`` (and so the geometric tail, the series having radius ~3.54) stays below
+    1e-14; the higher orders, scaled by ``a^-j``, need far fewer terms."""
     m = torch.arange(_B.shape[1], dtype=torch.float64)
-    terms = _B[: orders + 1].abs().amax(0) * torch.as_tensor(max_abs_eta, dtype=torch.float64).pow(m)
-    above = (terms > _TAYLOR_TOLERANCE).nonzero()
-    return min(int(above.max()) + 2, _B.shape[1] - 1) if len(above) else 1
+    scale = torch.tensor(min_concentration, dtype=torch.float64).pow(-torch.arange(orders + 1.0))
+    terms = _B[: orders + 1].abs() * torch.tensor(max_abs_eta, dtype=torch.float64).pow(m) * scale[:, None]
+    last = torch.where(terms > _TAYLOR_TOLERANCE, m, torch.zeros_like(m)).amax(1)
+    return [min(int(v) + 2, _B.shape[1] - 1) for v in last]
+
+
+def _horner(coefficients: list[float], eta: Tensor) -> Tensor:
+    """``sum_m coefficients[m] eta^m`` by Horner's rule, one in-place ``addcmul`` per degree."""
+    constants = torch.tensor(coefficients, dtype=eta.dtype, device=eta.device).unbind(0)
+    total = torch.full_like(eta, coefficients[-1])
+    for c in reversed(constants[:-1]):
+        torch.addcmul(c, total, eta, out=total)
+    return total
 
 
 def eta_of(log_x: Tensor, a: Tensor) -> Tensor:
@@ -234,9 +245,20 @@ def eta_of(log_x: Tensor, a: Tensor) -> Tensor:
     return torch.copysign(torch.sqrt(2.0 * (mu - torch.log1p(mu)).clamp_(min=0.0)), mu)
 
 
+# B_2m / (2m (2m-1)) for m = 1..7: log Gamma*(a) = sum_m c_m a^(1-2m) (Stirling's series; for
+# a >= 8 the first omitted term is below 1e-15).
+_STIRLING_LOG = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
+
+
 def log_gamma_star(a: Tensor) -> Tensor:
-    """``log Gamma*(a) = lgamma(a) - (a - 1/2) log a + a - log(2 pi)/2``."""
-    return torch.lgamma(a) - (a - 0.5) * torch.log(a) + a - 0.5 * math.log(2.0 * math.pi)
+    """``log Gamma*(a) = lgamma(a) - (a - 1/2) log a + a - log(2 pi)/2`` for ``a >= 8`` by
+    Stirling's series in ``1/a^2`` (exact to rounding there, and ~4x cheaper than ``lgamma``)."""
+    inv = 1.0 / a
+    inv2 = inv * inv
+    total = torch.full_like(inv, _STIRLING_LOG[-1])
+    for c in reversed(_STIRLING_LOG[:-1]):
+        total = total.mul_(inv2).add_(c)
+    return total.mul_(inv)
 
 
 def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
@@ -245,23 +267,19 @@ def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
     broadcasts against ``eta``."""
     if eta.numel() == 0:
         return torch.empty_like(eta)
-    orders = orders_for(float(a.min()))
-    degree = degree_for(float(eta.abs().max()), orders)
-    coefficients = _B[: orders + 1, : degree + 1].to(eta.device)
+    min_a = float(a.min())
+    orders = orders_for(min_a)
+    degrees = degrees_for(float(eta.abs().max()), orders, min_a)
     scale = torch.exp(log_gamma_star(a)) / a
     if a.numel() == 1:
-        powers = a.reshape(()).pow(-torch.arange(orders + 1, dtype=a.dtype, device=a.device))
-        combined = (powers[:, None] * coefficients).sum(0).tolist()
-        total = torch.full_like(eta, combined[-1])
-        for c in reversed(combined[:-1]):
-            total.mul_(eta).add_(c)
-        return total.mul_(scale.reshape(()))
+        a_value = float(a)
+        combined = [0.0] * (max(degrees) + 1)
+        for j, degree in enumerate(degrees):
+            for m, c in enumerate(_B[j, : degree + 1].tolist()):
+                combined[m] += c * a_value**-j
+        return _horner(combined, eta).mul_(scale.reshape(()))
     inv_a = 1.0 / a
     total = torch.zeros(torch.broadcast_shapes(eta.shape, a.shape), dtype=eta.dtype, device=eta.device)
     for j in reversed(range(orders + 1)):
-        row = coefficients[j].tolist()
-        poly = torch.full_like(eta, row[-1])
-        for c in reversed(row[:-1]):
-            poly.mul_(eta).add_(c)
-        total = total.mul_(inv_a).add_(poly)
+        total = total.mul_(inv_a).add_(_horner(_B[j, : degrees[j] + 1].tolist(), eta))
     return total.mul_(scale)

@@ -154,19 +154,36 @@ def _series_log_grad(y: Tensor, alpha: Tensor, x: Tensor | None = None) -> Tenso
     """``(D - S (y - psi(alpha+1))) / alpha`` with ``D = -dS/dalpha = sum_n t_n H_n``,
     ``t_n = prod_{k<=n} x/(alpha+k)``, ``H_n = sum_{k<=n} 1/(alpha+k)`` (``x = exp(y)``, passed
     when known); ``alpha`` 0-d (shared: :func:`_series_shared`) or broadcasting against ``y``
-    (Horner's rule term by term, three operations per term, every condition number checked)."""
+    (:func:`_series_elementwise`)."""
     x = torch.exp(y) if x is None else x
     if x.numel() == 0:
         return torch.empty_like(y)
     if alpha.numel() == 1:
         return _series_shared(y, x, float(alpha))
-    # Per-element alpha: 1/(alpha+k) and the harmonic sums are formed term by term (H_n first,
-    # then H_{k-1} = H_k - 1/(alpha+k) on the way down), so memory stays O(numel).
-    n = series_terms(float(x.max()), float(alpha.min()))
+    # Per-element alpha: as for a shared one, every element first with the terms that suffice
+    # below alpha + 1.5 sqrt(alpha) + 1.5, then the elements above it again, with all their
+    # terms and a condition check.
+    a_full = alpha.expand(x.shape)
+    split = a_full + 1.5 * torch.sqrt(a_full) + 1.5
+    bulk_terms = series_terms(float(split.max()), float(alpha.min()), BULK_LOG_TOLERANCE)
+    value = _series_elementwise(y, x, alpha, bulk_terms)[0].div_(alpha)
+    tail = (x > split).reshape(-1).nonzero().squeeze(1)
+    if len(tail):
+        x_tail, y_tail, a_tail = x.reshape(-1)[tail], y.reshape(-1)[tail], a_full.reshape(-1)[tail]
+        terms = series_terms(float(x_tail.max()), float(a_tail.min()))
+        difference, condition = _series_elementwise(y_tail, x_tail, a_tail, terms)
+        value.reshape(-1)[tail] = _repair(difference.div_(a_tail), condition, y_tail, a_tail)
+    return value
+
+
+def _series_elementwise(y: Tensor, x: Tensor, alpha: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """``D - S (y - psi(alpha+1))`` to ``n`` terms and its condition number, for ``alpha``
+    broadcasting against ``x``: ``H_n = psi(alpha+n+1) - psi(alpha+1)``, then
+    ``H_{k-1} = H_k - 1/(alpha+k)`` on the way down, so memory stays O(numel); six operations
+    per term."""
     one = torch.ones((), dtype=x.dtype, device=x.device)
-    harmonic = torch.zeros_like(alpha)
-    for k in range(1, n + 1):
-        harmonic = harmonic + 1.0 / (alpha + k)
+    digamma_1 = torch.digamma(alpha + 1.0)
+    harmonic = torch.digamma(alpha + (n + 1.0)) - digamma_1
     s = torch.ones_like(x)
     e = harmonic.expand_as(x).clone()
     for k in range(n, 0, -1):
@@ -178,8 +195,7 @@ def _series_log_grad(y: Tensor, alpha: Tensor, x: Tensor | None = None) -> Tenso
             torch.addcmul(harmonic, r, e, out=e)
         else:
             e.mul_(r)
-    difference, condition = _centred(y, s, e, torch.digamma(alpha + 1.0))
-    return _repair(difference / alpha, condition, y, alpha)
+    return _centred(y, s, e, digamma_1)
 
 
 def _asymptotic_regime(alpha: Tensor, x: Tensor) -> Tensor:
