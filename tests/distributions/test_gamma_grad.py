@@ -1,4 +1,5 @@
-"""The gamma sample derivative against 40-digit mpmath, including the algorithm borders of gammainc."""
+"""The gamma sample derivative against 40-digit mpmath: every evaluation (series, Temme's expansion,
+differences of gammainc) and the borders between them, for shared and per-element concentrations."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from reparam.distributions._gamma_grad import standard_gamma_log_grad
 from reparam.distributions._gamma_sampler import log_standard_gamma
 
-ALPHAS = [1e-4, 1e-2, 0.5, 1.0, 3.0, 20.0, 20.00001, 150.0, 200.0, 1e3, 1e4]
+ALPHAS = [1e-4, 1e-2, 0.5, 1.0, 3.0, 7.99, 8.0, 20.0, 20.00001, 150.0, 200.0, 1e3, 1e4]
 
 
 def mp_log_grad(y: float, alpha: float) -> float:
@@ -31,26 +32,42 @@ def test_log_grad_matches_mpmath(alpha: float) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-8)
 
 
-def test_log_space_sampler_matches_gamma_quantiles_for_tiny_alpha() -> None:
-    # y = log G(alpha + 1) + log(U) / alpha; at alpha = 1e-4 almost every x underflows, but
-    # P(log X <= t) = P(alpha, e^t) is still checkable: binomial counts within 5 SE.
+@pytest.mark.parametrize("alpha", [0.3, 2.5, 7.5, 10.0, 50.0, 101.0])
+def test_log_grad_matches_mpmath_on_a_grid_through_the_bulk_and_tail(alpha: float) -> None:
+    # Below 8 the series takes every element with the terms that suffice up to
+    # alpha + 1.5 sqrt(alpha) + 1.5 and then the elements above again with more terms; above 8
+    # Temme's expansion: a grid across the whole body, shared and per-element alpha, at 1e-8.
+    x = np.linspace(max(0.05, alpha - 4.0 * np.sqrt(alpha)), alpha + 8.0 * np.sqrt(alpha) + 4.0, 31)
+    y = torch.log(torch.tensor(x, dtype=torch.float64))
+    want = np.array([mp_log_grad(float(v), alpha) for v in y])
+    shared = standard_gamma_log_grad(y, torch.tensor(alpha, dtype=torch.float64)).numpy()
+    per_element = standard_gamma_log_grad(y, torch.full_like(y, alpha)).numpy()
+    np.testing.assert_allclose(shared, want, rtol=1e-8)
+    np.testing.assert_allclose(per_element, want, rtol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 3.0, 7.5, 9.0])
+def test_far_upper_tail_is_recomputed_by_differences(alpha: float) -> None:
+    # Q = 1e-5 ... 1e-16: below 8 the series' condition number passes 1e6 there (its rounding
+    # error would reach 1e-5), above 8 eta passes 2.5; both go to differences of gammaincc.
     from scipy import special
 
-    alpha, n = 1e-4, 20000
-    y = log_standard_gamma(torch.full((n,), alpha, dtype=torch.float64)).numpy()
-    for t in (-1e5, -1e4, -1e3, -10.0):
-        p = np.exp(alpha * t - special.gammaln(alpha + 1)) if t < -700 else special.gammainc(alpha, np.exp(t))
-        count = (y <= t).sum()
-        assert abs(count - n * p) < 5 * np.sqrt(n * p * (1 - p)), (t, count, n * p)
-
-
-@pytest.mark.parametrize("alpha", [2.5, 10.0, 50.0, 100.0, 101.0])
-def test_log_grad_matches_mpmath_across_the_series_border(alpha: float) -> None:
-    # For alpha <= 100 the series covers x <= alpha + 4 and central differences of gammainc the
-    # rest; a grid through x = alpha + 4 (and alpha = 101, differences only above x = 1) checks
-    # both sides at 1e-8, the upper tail included (the series' rounding error grows with x).
-    x = np.linspace(max(0.5, alpha - 4.0 * np.sqrt(alpha)), alpha + 9.0, 23)
+    x = special.gammainccinv(alpha, np.array([1e-5, 1e-7, 1e-9, 1e-11, 1e-16]))
     y = torch.log(torch.tensor(x, dtype=torch.float64))
-    got = standard_gamma_log_grad(y, torch.tensor(alpha, dtype=torch.float64)).numpy()
     want = np.array([mp_log_grad(float(v), alpha) for v in y])
+    for a in (torch.tensor(alpha, dtype=torch.float64), torch.full_like(y, alpha)):
+        np.testing.assert_allclose(standard_gamma_log_grad(y, a).numpy(), want, rtol=1e-8)
+
+
+def test_mixed_per_element_concentrations_use_every_evaluation_at_once() -> None:
+    # One call whose elements need the series (alpha < 8), Temme (|eta| <= 2.5) and differences
+    # (eta > 2.5), each compared with mpmath.
+    from scipy import special
+
+    alpha = np.array([0.02, 0.7, 4.0, 7.99, 8.0, 30.0, 500.0, 8.0, 8.5])
+    q = np.array([0.5, 0.9, 1e-3, 0.2, 0.7, 0.01, 0.4, 1e-15, 1 - 1e-9])
+    x = special.gammainccinv(alpha, q)
+    y = torch.log(torch.tensor(x, dtype=torch.float64))
+    got = standard_gamma_log_grad(y, torch.tensor(alpha)).numpy()
+    want = np.array([mp_log_grad(float(v), a) for v, a in zip(y, alpha, strict=True)])
     np.testing.assert_allclose(got, want, rtol=1e-8)
