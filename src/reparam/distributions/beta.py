@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Beta as _TorchBeta
 
-from reparam.distributions.dirichlet import dirichlet_rsample
+from reparam.distributions.dirichlet import keep_inside_unit_interval, log_gamma_rsample
 
 _Shape = torch.Size | tuple[int, ...]
 
@@ -25,7 +25,9 @@ class Beta(_TorchBeta):
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         concentration = torch.stack([self.concentration1, self.concentration0], -1)
-        return dirichlet_rsample(concentration, (*shape, 2))[..., 0]
+        log_g = log_gamma_rsample(concentration, (*shape, 2))
+        x = torch.sigmoid(log_g[..., 0] - log_g[..., 1])
+        return keep_inside_unit_interval(x.to(self.concentration1.dtype))
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
