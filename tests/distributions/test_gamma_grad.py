@@ -71,3 +71,19 @@ def test_mixed_per_element_concentrations_use_every_evaluation_at_once() -> None
     got = standard_gamma_log_grad(y, torch.tensor(alpha)).numpy()
     want = np.array([mp_log_grad(float(v), a) for v, a in zip(y, alpha, strict=True)])
     np.testing.assert_allclose(got, want, rtol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.7, 3.0, 7.5, 12.0, 300.0])
+def test_large_calls_agree_with_small_calls(alpha: float) -> None:
+    # Above 4096 elements the series' bulk and Temme's polynomial switch from one matrix
+    # product to in-place Horner loops (and the series splits bulk and tail); the small calls
+    # are the ones checked against mpmath above. Shared and per-element alpha.
+    from reparam.distributions._gamma_sampler import log_standard_gamma
+
+    a = torch.tensor(alpha, dtype=torch.float64)
+    y = log_standard_gamma(a, torch.Size([20000]))
+    shared_parts = torch.cat([standard_gamma_log_grad(chunk, a) for chunk in y.split(1000)])
+    per_element_parts = torch.cat([standard_gamma_log_grad(c, a.expand_as(c)) for c in y.split(1000)])
+    for whole in (standard_gamma_log_grad(y, a), standard_gamma_log_grad(y, a.expand_as(y))):
+        np.testing.assert_allclose(whole.numpy(), shared_parts.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(whole.numpy(), per_element_parts.numpy(), rtol=1e-10)

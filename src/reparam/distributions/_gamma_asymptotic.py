@@ -203,6 +203,8 @@ B = (
 # fmt: on
 
 _B = torch.tensor(B, dtype=torch.float64)
+_ABS_B = [[abs(c) for c in row] for row in B]
+VANDERMONDE_MAX_ELEMENTS = 4096
 
 
 def orders_for(min_concentration: float) -> int:
@@ -222,19 +224,29 @@ def orders_for(min_concentration: float) -> int:
 def degrees_for(max_abs_eta: float, orders: int, min_concentration: float) -> list[int]:
     """Taylor degree in ``eta`` kept for each order ``j``: beyond it every coefficient times
     ``max_abs_eta^m a^-j`` (and so the geometric tail, the series having radius ~3.54) stays below
-    1e-14; the higher orders, scaled by ``a^-j``, need far fewer terms."""
-    m = torch.arange(_B.shape[1], dtype=torch.float64)
-    scale = torch.tensor(min_concentration, dtype=torch.float64).pow(-torch.arange(orders + 1.0))
-    terms = _B[: orders + 1].abs() * torch.tensor(max_abs_eta, dtype=torch.float64).pow(m) * scale[:, None]
-    last = torch.where(terms > _TAYLOR_TOLERANCE, m, torch.zeros_like(m)).amax(1)
-    return [min(int(v) + 2, _B.shape[1] - 1) for v in last]
+    1e-14; the higher orders, scaled by ``a^-j``, need far fewer terms. Plain Python (a few
+    hundred multiplications), so small calls pay no tensor overhead."""
+    degrees = []
+    for j in range(orders + 1):
+        weight, last = min_concentration**-j, 0
+        for m, c in enumerate(_ABS_B[j]):
+            if c * weight > _TAYLOR_TOLERANCE:
+                last = m
+            weight *= max_abs_eta
+        degrees.append(min(last + 2, len(_ABS_B[j]) - 1))
+    return degrees
 
 
 def _horner(coefficients: list[float], eta: Tensor) -> Tensor:
-    """``sum_m coefficients[m] eta^m`` by Horner's rule, one in-place ``addcmul`` per degree."""
-    constants = torch.tensor(coefficients, dtype=eta.dtype, device=eta.device).unbind(0)
+    """``sum_m coefficients[m] eta^m``: by Horner's rule, one in-place ``addcmul`` per degree, or,
+    for a few thousand elements, as one matrix product with the powers of ``eta`` (two calls
+    instead of dozens)."""
+    constants = torch.tensor(coefficients, dtype=eta.dtype, device=eta.device)
+    if eta.numel() <= VANDERMONDE_MAX_ELEMENTS:
+        powers = eta.unsqueeze(-1).pow(torch.arange(len(coefficients), dtype=eta.dtype, device=eta.device))
+        return powers @ constants
     total = torch.full_like(eta, coefficients[-1])
-    for c in reversed(constants[:-1]):
+    for c in reversed(constants.unbind(0)[:-1]):
         torch.addcmul(c, total, eta, out=total)
     return total
 
@@ -248,6 +260,14 @@ def eta_of(log_x: Tensor, a: Tensor) -> Tensor:
 # B_2m / (2m (2m-1)) for m = 1..7: log Gamma*(a) = sum_m c_m a^(1-2m) (Stirling's series; for
 # a >= 8 the first omitted term is below 1e-15).
 _STIRLING_LOG = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
+
+
+def _log_gamma_star_value(a: float) -> float:
+    """:func:`log_gamma_star` for one concentration, in plain Python."""
+    inv2, total = 1.0 / (a * a), 0.0
+    for c in reversed(_STIRLING_LOG):
+        total = total * inv2 + c
+    return total / a
 
 
 def log_gamma_star(a: Tensor) -> Tensor:
@@ -270,14 +290,16 @@ def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
     min_a = float(a.min())
     orders = orders_for(min_a)
     degrees = degrees_for(float(eta.abs().max()), orders, min_a)
-    scale = torch.exp(log_gamma_star(a)) / a
     if a.numel() == 1:
         a_value = float(a)
         combined = [0.0] * (max(degrees) + 1)
         for j, degree in enumerate(degrees):
-            for m, c in enumerate(_B[j, : degree + 1].tolist()):
-                combined[m] += c * a_value**-j
-        return _horner(combined, eta).mul_(scale.reshape(()))
+            weight = a_value**-j
+            for m in range(degree + 1):
+                combined[m] += B[j][m] * weight
+        scale = math.exp(_log_gamma_star_value(a_value)) / a_value
+        return _horner(combined, eta).mul_(scale)
+    scale = torch.exp(log_gamma_star(a)) / a
     inv_a = 1.0 / a
     total = torch.zeros(torch.broadcast_shapes(eta.shape, a.shape), dtype=eta.dtype, device=eta.device)
     for j in reversed(range(orders + 1)):

@@ -56,6 +56,7 @@ SERIES_REACH_SCALE = 12.0
 SERIES_REACH_SHIFT = 40.0
 SERIES_MAX_CONDITION = 1e6
 BULK_LOG_TOLERANCE = 27.6
+MATRIX_MAX_ELEMENTS = 4096
 RELATIVE_STEP = 1e-5
 
 
@@ -125,10 +126,15 @@ def _series_shared(y: Tensor, x: Tensor, a: float) -> Tensor:
     that suffice below ``a + 1.5 sqrt(a) + 1.5`` (~97% of samples; the condition number there
     is below ~100, so a 1e-12 truncation suffices), then the elements above it again, with 1e-17
     truncation and more terms, by :func:`_matrix_shared`, their condition numbers checked
-    (indices, not boolean masks: masked indexing costs more than the terms it saves)."""
+    (indices, not boolean masks: masked indexing costs more than the terms it saves). Up to
+    ``MATRIX_MAX_ELEMENTS`` elements, :func:`_matrix_shared` takes them all (its cumulative
+    product is faster than ~30 Horner calls while the matrix stays in cache)."""
     digamma_1 = float(torch.special.digamma(torch.tensor(a + 1.0, dtype=torch.float64)))
-    split = a + 1.5 * math.sqrt(a) + 1.5
     x_max = float(x.max())
+    if x.numel() <= MATRIX_MAX_ELEMENTS:  # few elements: all terms at once, in a handful of calls
+        difference, condition = _centred(y, *_matrix_shared(x, a, series_terms(x_max, a)), digamma_1)
+        return _repair(difference.div_(a), condition, y, torch.tensor(a, dtype=y.dtype))
+    split = a + 1.5 * math.sqrt(a) + 1.5
     s, d = _horner_shared(x, a, series_terms(min(x_max, split), a, BULK_LOG_TOLERANCE))
     value = d.sub_(s.mul_(y - digamma_1)).div_(a)
     if x_max > split:
