@@ -339,6 +339,26 @@ def speed_rows(n: int, rounds: int) -> list[tuple[str, float, float, float, str]
     return rows
 
 
+def size_rows(rounds: int) -> list[tuple[str, list[float]]]:
+    """Ratio ours / torch of ``rsample`` + ``backward`` against the number of samples: each call
+    pays a fixed cost for its ~60-100 tensor operations (a few microseconds each), which torch's
+    fused kernels do not have, so the ratio falls with the size of the call."""
+    t = torch.tensor
+    rows = []
+    for name, ours, theirs in [
+        ("Gamma(3)", lambda a: D.Gamma(a, 1.0), lambda a: torch.distributions.Gamma(a, 1.0)),
+        ("Gamma(100)", lambda a: D.Gamma(a, 1.0), lambda a: torch.distributions.Gamma(a, 1.0)),
+        ("Beta(2, 3)", lambda a: D.Beta(a, 3.0), lambda a: torch.distributions.Beta(a, 3.0)),
+    ]:
+        theta = t(100.0) if "100" in name else t(2.0) if "Beta" in name else t(3.0)
+        ratios = [paired(grad_step(ours, theta, m), grad_step(theirs, theta, m), rounds, m)[2] for m in SIZES]
+        rows.append((name, ratios))
+    return rows
+
+
+SIZES = (100, 1_000, 10_000, 100_000)
+
+
 def sample_rows(n: int, rounds: int) -> list[tuple[str, float, float, float, str]]:
     """Forward-only ``sample()``: the accurate derivatives are computed in backward only, so
     this costs what the sampler costs (Beta and StudentT draw their gammas in float64 log space,
@@ -406,6 +426,12 @@ def main() -> None:
         " Chi2, InverseGamma, Beta, Dirichlet, StudentT), <= 3x for the generic Implicit; VonMises,"
         " TruncatedNormal and mixtures have no native rsample (their baselines are for scale).\n"
     )
+    print(f"## Ratio against the number of samples per call (median of {args.rounds} paired rounds)\n")
+    print("| distribution | " + " | ".join(f"n = {m}" for m in SIZES) + " |")
+    print("|---|" + "---|" * len(SIZES))
+    for name, ratios in size_rows(args.rounds):
+        print(f"| {name} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+    print()
     print(f"## Forward only: sample(), {setting}\n")
     print("| distribution | ours ns/sample | torch ns/sample | ratio |")
     print("|---|---|---|---|")

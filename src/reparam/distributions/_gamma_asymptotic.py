@@ -29,6 +29,8 @@ import math
 import torch
 from torch import Tensor
 
+from reparam.distributions._shapes import broadcast_shape
+
 MIN_CONCENTRATION = 8.0
 MAX_ETA = 2.5
 _RADIUS = 2.0 * math.sqrt(math.pi)
@@ -301,7 +303,7 @@ def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
         return _horner(combined, eta).mul_(scale)
     scale = torch.exp(log_gamma_star(a)) / a
     inv_a = 1.0 / a
-    total = torch.zeros(torch.broadcast_shapes(eta.shape, a.shape), dtype=eta.dtype, device=eta.device)
+    total = torch.zeros(broadcast_shape(eta.shape, a.shape), dtype=eta.dtype, device=eta.device)
     for j in reversed(range(orders + 1)):
         total = total.mul_(inv_a).add_(_horner(_B[j, : degrees[j] + 1].tolist(), eta))
     return total.mul_(scale)
