@@ -178,7 +178,10 @@ def _series_log_grad(y: Tensor, alpha: Tensor, x: Tensor | None = None) -> Tenso
     # terms and a condition check.
     a_full = alpha.expand(x.shape)
     split = a_full + 1.5 * torch.sqrt(a_full) + 1.5
-    bulk_terms = series_terms(float(split.max()), float(alpha.min()), BULK_LOG_TOLERANCE)
+    # Terms needed at the split, f(alpha) = series_terms(split(alpha), alpha), grow with alpha
+    # (checked on a fine grid from 1e-4 to 8), so the largest concentration sets them.
+    low, high = float(alpha.min()), float(alpha.max())
+    bulk_terms = max(series_terms(b + 1.5 * math.sqrt(b) + 1.5, b, BULK_LOG_TOLERANCE) for b in (low, high))
     value = _series_elementwise(y, x, alpha, bulk_terms)[0].div_(alpha)
     tail = (x > split).reshape(-1).nonzero().squeeze(1)
     if len(tail):
