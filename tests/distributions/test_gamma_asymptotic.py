@@ -73,3 +73,16 @@ def test_log_gamma_star_matches_mpmath() -> None:
         ]
     np.testing.assert_allclose(got, want, rtol=1e-13)
     assert math.isfinite(float(got[-1]))
+
+
+@pytest.mark.parametrize(("order", "half_width"), [(0, 2.5), (0, 0.6), (3, 1.9), (6, 2.2)])
+def test_economized_polynomial_stays_within_its_tolerance(order: int, half_width: float) -> None:
+    from reparam.distributions._gamma_asymptotic import economized
+
+    coefficients = list(B[order])
+    eta = np.linspace(-half_width, half_width, 2001)
+    exact = np.polynomial.polynomial.polyval(eta, coefficients)
+    shorter = economized(coefficients, half_width, 1e-13)
+    approx = np.polynomial.polynomial.polyval(eta / half_width, shorter)
+    assert np.max(np.abs(approx - exact)) < 1.5e-13
+    assert len(shorter) < 0.7 * len(coefficients)

@@ -24,8 +24,10 @@ SIAM J. Math. Anal. 10 (1979); DLMF section 8.12.
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -283,15 +285,56 @@ def log_gamma_star(a: Tensor) -> Tensor:
     return total.mul_(inv)
 
 
+@functools.cache
+def _basis_changes() -> tuple[np.ndarray, np.ndarray]:
+    """Matrices taking monomial coefficients (degree <= 60) to Chebyshev ones and back; both are
+    triangular, so their leading blocks serve every lower degree."""
+    size = len(B[0])
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        return np.pad(values, (0, size - len(values)))
+
+    eye = np.eye(size)
+    to_chebyshev = np.stack([padded(np.polynomial.chebyshev.poly2cheb(e)) for e in eye], 1)
+    to_monomial = np.stack([padded(np.polynomial.chebyshev.cheb2poly(e)) for e in eye], 1)
+    return to_chebyshev, to_monomial
+
+
+def economized(coefficients: list[float], half_width: float, tolerance: float) -> list[float]:
+    """Coefficients in ``t = eta / half_width`` of a polynomial within ``tolerance`` of
+    ``sum_m c_m eta^m`` on ``|eta| <= half_width`` (Chebyshev economisation, Lanczos): the exact
+    Chebyshev coefficients of the polynomial in ``t``, truncated where the sum of the rest (a bound
+    on the error, ``|T_k| <= 1``) drops below ``tolerance``, converted back to monomials. On
+    ``|eta| <= 1.9`` this halves the degree a Taylor truncation needs (~25 against ~50)."""
+    size = len(coefficients)
+    to_chebyshev, to_monomial = _basis_changes()
+    in_t = np.asarray(coefficients) * half_width ** np.arange(size)
+    chebyshev = to_chebyshev[:size, :size] @ in_t
+    rest = np.cumsum(np.abs(chebyshev[::-1]))[::-1]  # rest[k] = sum_{i >= k} |c_i|
+    kept = int(np.argmax(np.append(rest, 0.0) < tolerance))  # first k with rest[k] < tolerance
+    kept = max(kept, 1)
+    return (to_monomial[:kept, :kept] @ chebyshev[:kept]).tolist()
+
+
 def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
     """``d log x / da`` from ``eta`` (:func:`eta_of`) for ``a >= 8`` and ``|eta| <= 2.5``; ``a``
     is 0-d (one shared concentration: the coefficients in ``eta`` are combined once) or
-    broadcasts against ``eta``."""
+    broadcasts against ``eta``. Large calls evaluate economised polynomials in
+    ``t = eta / max|eta|`` (:func:`economized`)."""
     if eta.numel() == 0:
         return torch.empty_like(eta)
     min_a = float(a.min())
     orders = orders_for(min_a)
-    degrees = degrees_for(float(eta.abs().max()), orders, min_a)
+    half_width = float(eta.abs().max())
+    degrees = degrees_for(half_width, orders, min_a)
+    large = eta.numel() > VANDERMONDE_MAX_ELEMENTS and half_width > 0.0
+    variable = eta / half_width if large else eta
+
+    def polynomial(coefficients: list[float], weight: float) -> list[float]:
+        if not large:
+            return coefficients
+        return economized(coefficients, half_width, _TAYLOR_TOLERANCE / weight)
+
     if a.numel() == 1:
         a_value = float(a)
         combined = [0.0] * (max(degrees) + 1)
@@ -300,10 +343,11 @@ def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
             for m in range(degree + 1):
                 combined[m] += B[j][m] * weight
         scale = math.exp(_log_gamma_star_value(a_value)) / a_value
-        return _horner(combined, eta).mul_(scale)
+        return _horner(polynomial(combined, 1.0), variable).mul_(scale)
     scale = torch.exp(log_gamma_star(a)) / a
     inv_a = 1.0 / a
     total = torch.zeros(broadcast_shape(eta.shape, a.shape), dtype=eta.dtype, device=eta.device)
     for j in reversed(range(orders + 1)):
-        total = total.mul_(inv_a).add_(_horner(_B[j, : degrees[j] + 1].tolist(), eta))
+        coefficients = polynomial(B[j][: degrees[j] + 1], min_a**-j)
+        total = total.mul_(inv_a).add_(_horner(coefficients, variable))
     return total.mul_(scale)
