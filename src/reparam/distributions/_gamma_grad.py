@@ -195,23 +195,28 @@ def _series_log_grad(y: Tensor, alpha: Tensor, x: Tensor | None = None) -> Tenso
 def _series_elementwise(y: Tensor, x: Tensor, alpha: Tensor, n: int) -> tuple[Tensor, Tensor]:
     """``D - S (y - psi(alpha+1))`` to ``n`` terms and its condition number, for ``alpha``
     broadcasting against ``x``: ``H_n = psi(alpha+n+1) - psi(alpha+1)``, then
-    ``H_{k-1} = H_k - 1/(alpha+k)`` on the way down, so memory stays O(numel); six operations
-    per term."""
-    one = torch.ones((), dtype=x.dtype, device=x.device)
+    ``H_{k-1} = H_k - 1/(alpha+k)`` on the way down, so memory stays O(numel). Five in-place
+    operations per term, ``S`` and ``D`` stacked as in :func:`_horner_shared` with the per-element
+    constants ``(1, H_{k-1})``."""
     digamma_1 = torch.digamma(alpha + 1.0)
-    harmonic = torch.digamma(alpha + (n + 1.0)) - digamma_1
-    s = torch.ones_like(x)
-    e = harmonic.expand_as(x).clone()
+    shape = broadcast_shape(x.shape, alpha.shape)
+    constants = torch.empty((2, *shape), dtype=x.dtype, device=x.device)
+    constants[0] = 1.0
+    constants[1] = torch.digamma(alpha + (n + 1.0)) - digamma_1  # H_n
+    harmonic = constants[1]
+    sums = constants.clone()  # (1, H_n): the innermost Horner values
+    shifted = (alpha + (n + 1.0)).expand(shape).clone()
+    inv, r = torch.empty(shape, dtype=x.dtype, device=x.device), torch.empty_like(x)
     for k in range(n, 0, -1):
-        inv = 1.0 / (alpha + k)
-        r = x * inv
-        torch.addcmul(one, r, s, out=s)
-        harmonic = harmonic - inv
+        torch.reciprocal(shifted.sub_(1.0), out=inv)  # 1/(alpha+k)
+        torch.mul(x, inv, out=r)
+        harmonic.sub_(inv)  # H_{k-1}
         if k > 1:
-            torch.addcmul(harmonic, r, e, out=e)
+            torch.addcmul(constants, r, sums, out=sums)
         else:
-            e.mul_(r)
-    return _centred(y, s, e, digamma_1)
+            sums[0].mul_(r).add_(1.0)
+            sums[1].mul_(r)
+    return _centred(y, sums[0], sums[1], digamma_1)
 
 
 def _asymptotic_regime(alpha: Tensor, x: Tensor) -> Tensor:
