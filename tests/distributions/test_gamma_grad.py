@@ -87,13 +87,3 @@ def test_large_calls_agree_with_small_calls(alpha: float) -> None:
     for whole in (standard_gamma_log_grad(y, a), standard_gamma_log_grad(y, a.expand_as(y))):
         np.testing.assert_allclose(whole.numpy(), shared_parts.numpy(), rtol=1e-10)
         np.testing.assert_allclose(whole.numpy(), per_element_parts.numpy(), rtol=1e-10)
-
-
-def test_bulk_term_count_grows_with_the_concentration() -> None:
-    # The per-element series takes its bulk term count from the largest concentration; that is
-    # enough only if series_terms(split(a), a) never decreases in a.
-    from reparam.distributions._gamma_grad import BULK_LOG_TOLERANCE, series_terms
-
-    grid = np.geomspace(1e-4, 8, 3000)
-    counts = np.array([series_terms(a + 1.5 * np.sqrt(a) + 1.5, a, BULK_LOG_TOLERANCE) for a in grid])
-    assert (np.diff(counts) >= 0).all()

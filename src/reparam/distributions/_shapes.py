@@ -1,12 +1,13 @@
-"""Broadcast shapes in plain Python.
+"""Shapes: broadcasting in plain Python, and picking elements of a possibly shared parameter.
 
 ``torch.broadcast_shapes`` spends ~0.3 s on its first call in a process (lazy initialisation
-inside torch) and ~20 us on later ones; the gamma gradient calls this on every backward pass.
+inside torch) and ~20 us on later ones; the gamma gradient broadcasts on every backward pass.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 
 def broadcast_shape(*shapes: torch.Size | tuple[int, ...]) -> torch.Size:
@@ -22,3 +23,11 @@ def broadcast_shape(*shapes: torch.Size | tuple[int, ...]) -> torch.Size:
                     raise ValueError(f"shapes {listed} do not broadcast: {out[i]} vs {size}")
                 out[i] = size
     return torch.Size(out)
+
+
+def select(t: Tensor, mask: Tensor) -> Tensor:
+    """``t`` at the elements ``mask`` picks; a single value (the usual shared parameter) stays a
+    0-d tensor that broadcasts, so nothing per-sample is materialised for it."""
+    if t.numel() == 1:
+        return t.reshape(())
+    return t.expand(mask.shape)[mask]
