@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -30,6 +31,14 @@ SERIES_MAX_CONDITION = 1e6
 BULK_LOG_TOLERANCE = 27.6
 MATRIX_MAX_ELEMENTS = 1024
 MATRIX_BLOCK = 65536
+T = TypeVar("T", float, Tensor)
+
+
+def bulk_limit(a: T) -> T:
+    """``a + 1.5 sqrt(a) + 1.5``: up to here (~97% of samples) the condition number of the
+    series stays below ~100, so a 1e-12 truncation (``BULK_LOG_TOLERANCE``) suffices; above it
+    the elements are evaluated again with more terms and a condition check."""
+    return a + 1.5 * a**0.5 + 1.5
 
 
 def series_terms(x_max: float, a_min: float, log_tolerance: float = 39.2) -> int:
@@ -91,8 +100,7 @@ def _centred(y: Tensor, s: Tensor, d: Tensor, digamma_1: Tensor | float) -> tupl
 
 def _series_shared(y: Tensor, x: Tensor, a: float) -> Tensor:
     """The series for one shared ``a``: every element by :func:`_horner_shared` with the terms
-    that suffice below ``a + 1.5 sqrt(a) + 1.5`` (~97% of samples; the condition number there
-    is below ~100, so a 1e-12 truncation suffices), then the elements above it again, with 1e-17
+    that suffice up to :func:`bulk_limit`, then the elements above it again, with 1e-17
     truncation and more terms, by :func:`_matrix_shared`, their condition numbers checked
     (indices, not boolean masks: masked indexing costs more than the terms it saves). Up to
     ``MATRIX_MAX_ELEMENTS`` elements, :func:`_matrix_shared` takes them all (its cumulative
@@ -102,7 +110,7 @@ def _series_shared(y: Tensor, x: Tensor, a: float) -> Tensor:
     if x.numel() <= MATRIX_MAX_ELEMENTS:  # few elements: all terms at once, in a handful of calls
         difference, condition = _centred(y, *_matrix_shared(x, a, series_terms(x_max, a)), digamma_1)
         return _repair(difference.div_(a), condition, y, torch.tensor(a, dtype=y.dtype))
-    split = a + 1.5 * math.sqrt(a) + 1.5
+    split = bulk_limit(a)
     s, d = _horner_shared(x, a, series_terms(min(x_max, split), a, BULK_LOG_TOLERANCE))
     value = d.sub_(s.mul_(y - digamma_1)).div_(a)
     if x_max > split:
@@ -139,11 +147,11 @@ def series_log_grad(y: Tensor, alpha: Tensor, x: Tensor | None = None) -> Tensor
     # below alpha + 1.5 sqrt(alpha) + 1.5, then the elements above it again, with all their
     # terms and a condition check.
     a_full = alpha.expand(x.shape)
-    split = a_full + 1.5 * torch.sqrt(a_full) + 1.5
-    # Terms needed at the split, f(alpha) = series_terms(split(alpha), alpha), grow with alpha
-    # (checked on a fine grid from 1e-4 to 8), so the largest concentration sets them.
+    split = bulk_limit(a_full)
+    # Terms needed at the limit, series_terms(bulk_limit(alpha), alpha), grow with alpha (a test
+    # checks a fine grid from 1e-4 to 8), so the largest concentration sets them.
     low, high = float(alpha.min()), float(alpha.max())
-    bulk_terms = max(series_terms(b + 1.5 * math.sqrt(b) + 1.5, b, BULK_LOG_TOLERANCE) for b in (low, high))
+    bulk_terms = max(series_terms(bulk_limit(b), b, BULK_LOG_TOLERANCE) for b in (low, high))
     value = _series_elementwise(y, x, alpha, bulk_terms)[0].div_(alpha)
     tail = (x > split).reshape(-1).nonzero().squeeze(1)
     if len(tail):
