@@ -26,8 +26,6 @@ on any device torch supports.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -39,7 +37,7 @@ from reparam.distributions._gamma_asymptotic import (
 )
 from reparam.distributions._gamma_differences import difference_log_grad
 from reparam.distributions._gamma_series import series_log_grad
-from reparam.distributions._shapes import broadcast_shape, select
+from reparam.distributions._shapes import Scalar, broadcast_shape, select
 
 SERIES_REACH_SCALE = 12.0
 SERIES_REACH_SHIFT = 40.0
@@ -86,10 +84,10 @@ def _full(t: Tensor, shape: torch.Size) -> Tensor:
     return t if t.shape == shape else t.expand(shape).clone()
 
 
-def _series_reach(a: Tensor) -> Tensor:
-    """``log`` of the largest ``x`` the series takes for ``a < 8`` (beyond, its term count grows
-    past ~250 and the condition check would send the element to differences anyway)."""
-    return torch.log(a + SERIES_REACH_SCALE * torch.sqrt(a) + SERIES_REACH_SHIFT)
+def _series_reach(a: Scalar) -> Scalar:
+    """The largest ``x`` the series takes for ``a < 8`` (beyond, its term count grows past ~250
+    and the condition check would send the element to differences anyway)."""
+    return a + SERIES_REACH_SCALE * a**0.5 + SERIES_REACH_SHIFT
 
 
 def _log_grad(y: Tensor, a: Tensor, x: Tensor) -> Tensor:
@@ -102,7 +100,7 @@ def _log_grad(y: Tensor, a: Tensor, x: Tensor) -> Tensor:
             low, high = torch.aminmax(eta)
             if float(low) >= -MAX_ETA and float(high) <= MAX_ETA:
                 return asymptotic_log_grad(eta, a)
-        elif float(x.max()) <= a_value + SERIES_REACH_SCALE * math.sqrt(a_value) + SERIES_REACH_SHIFT:
+        elif float(x.max()) <= _series_reach(a_value):
             return series_log_grad(y, a, x)
     shape = broadcast_shape(y.shape, a.shape)
     y, x = y.expand(shape), x.expand(shape)
@@ -114,7 +112,7 @@ def _log_grad(y: Tensor, a: Tensor, x: Tensor) -> Tensor:
         regime = torch.where(big & (eta.abs() <= MAX_ETA), 1, regime)
         regime = torch.where(big & (eta > MAX_ETA), 2, regime)
     if bool((~big).any()):
-        regime = torch.where(~big & (y > _series_reach(a)), 2, regime)
+        regime = torch.where(~big & (x > _series_reach(a)), 2, regime)
     counts = torch.bincount(regime.reshape(-1), minlength=3).tolist()
 
     def series(mask: Tensor | None) -> Tensor:

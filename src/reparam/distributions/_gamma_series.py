@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from reparam.distributions._gamma_differences import difference_log_grad
-from reparam.distributions._shapes import broadcast_shape, select
+from reparam.distributions._shapes import Scalar, broadcast_shape, select
 
 SERIES_MAX_TERMS = 256
 SERIES_MAX_CONDITION = 1e6
 BULK_LOG_TOLERANCE = 27.6
 MATRIX_MAX_ELEMENTS = 1024
 MATRIX_BLOCK = 65536
-T = TypeVar("T", float, Tensor)
 
 
-def bulk_limit(a: T) -> T:
+def bulk_limit(a: Scalar) -> Scalar:
     """``a + 1.5 sqrt(a) + 1.5``: up to here (~97% of samples) the condition number of the
     series stays below ~100, so a 1e-12 truncation (``BULK_LOG_TOLERANCE``) suffices; above it
     the elements are evaluated again with more terms and a condition check."""

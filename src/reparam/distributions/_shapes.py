@@ -6,8 +6,13 @@ inside torch) and ~20 us on later ones; the gamma gradient broadcasts on every b
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import Tensor
+
+# A float or a tensor, for formulas written once for a shared parameter and for per-element ones.
+Scalar = TypeVar("Scalar", float, Tensor)
 
 
 def broadcast_shape(*shapes: torch.Size | tuple[int, ...]) -> torch.Size:
