@@ -31,12 +31,8 @@ REJECTION_RATE_BOUND = 0.05  # Marsaglia-Tsang rejects below 0.05/alpha of draws
 def _round(alpha: Tensor | float, shape: torch.Size, like: Tensor) -> tuple[Tensor, Tensor]:
     """One Marsaglia-Tsang round for ``alpha >= 1`` (a float, or a tensor broadcasting to
     ``shape``): ``(v^{1/3} = 1 + c z, rejected)``; the sample is ``d v``."""
-    if isinstance(alpha, Tensor):
-        d = alpha - 1.0 / 3.0
-        c = torch.rsqrt(9.0 * d)
-    else:
-        d = alpha - 1.0 / 3.0
-        c = (9.0 * d) ** -0.5
+    d = alpha - 1.0 / 3.0
+    c = torch.rsqrt(9.0 * d) if isinstance(d, Tensor) else (9.0 * d) ** -0.5
     z = torch.randn(shape, dtype=like.dtype, device=like.device)
     u = torch.rand(shape, dtype=like.dtype, device=like.device)
     w = z * c
