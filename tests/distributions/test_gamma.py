@@ -54,3 +54,19 @@ def test_more_accurate_than_torch_where_torch_is_off(alpha: float) -> None:
 def test_expand_returns_our_class() -> None:
     g = Gamma(torch.ones(3), 1.0).expand((2, 3))
     assert isinstance(g, Gamma) and g.rsample().shape == (2, 3)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0, 20.0])
+def test_empty_sample_shapes_give_empty_samples_and_zero_gradients(alpha: float) -> None:
+    from reparam.distributions import Beta, Chi2, Dirichlet, StudentT
+
+    conc = torch.tensor(alpha, requires_grad=True)
+    for dist in (Gamma(conc, 1.0), Beta(conc, 2.0), StudentT(conc), Chi2(conc)):
+        z = dist.rsample((0,))
+        assert z.shape == (0,)
+        z.sum().backward()
+    assert conc.grad is not None and float(conc.grad) == 0.0
+    assert Gamma(torch.full((0,), alpha), 1.0).rsample((3,)).shape == (3, 0)
+    vector = torch.full((2, 3), alpha, requires_grad=True)
+    Dirichlet(vector).rsample((0,)).sum().backward()
+    assert vector.grad is not None and bool((vector.grad == 0).all())

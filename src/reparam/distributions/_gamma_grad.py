@@ -57,6 +57,8 @@ def standard_gamma_log_grad(log_x: Tensor, alpha: Tensor, x: Tensor | None = Non
     y, a = log_x.detach().double(), alpha.detach().double()
     x = torch.exp(y) if x is None else x.detach().double()
     k = a.numel()
+    if y.numel() == 0 or k == 0:
+        return torch.empty(broadcast_shape(y.shape, a.shape), dtype=y.dtype, device=y.device)
     if k == 1:
         return _log_grad(y, a.reshape(()), x)
     shape = broadcast_shape(y.shape, a.shape)

@@ -51,6 +51,8 @@ def _cube_root_draws(alpha: Tensor, shape: torch.Size) -> Tensor:
     call is one round in all but ~1e-7 of cases. Per-element ``alpha``: rejected elements are
     drawn again in place until none is left.
     """
+    if shape.numel() == 0:
+        return torch.empty(shape, dtype=alpha.dtype, device=alpha.device)
     if alpha.numel() == 1:
         a, n = float(alpha), shape.numel()
         expected = n * REJECTION_RATE_BOUND / a
