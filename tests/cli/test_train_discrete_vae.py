@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from reparam.cli import _register
 from reparam.cli.app import app
-from reparam.cli.train_discrete_vae import CHECKPOINT, METRICS, Options, train
+from reparam.cli.train_discrete_vae import Options, train
 from reparam.data import Splits
-from reparam.training import load_checkpoint
+from reparam.training import CHECKPOINT_FILE, METRICS_FILE, load_checkpoint
 
 
 def synthetic() -> Splits:
@@ -59,7 +59,7 @@ def test_fast_mode_on_mnist(mnist_path, tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "train ELBO" in result.output and "test 20-sample bound" in result.output
-    assert (tmp_path / CHECKPOINT).is_file() and (tmp_path / METRICS).is_file()
+    assert (tmp_path / CHECKPOINT_FILE).is_file() and (tmp_path / METRICS_FILE).is_file()
 
 
 @pytest.mark.parametrize("estimator", ["rebar", "reinforce-ma", "disarm"])
@@ -72,7 +72,7 @@ def test_resume_is_bit_for_bit(tmp_path, estimator: str) -> None:
     train(half, splits=splits)
     resumed = train(replace(half, steps=8), resume=True, splits=splits)
     assert full.step == resumed.step == 8
-    a, b = load_checkpoint(tmp_path / "full" / CHECKPOINT), load_checkpoint(tmp_path / "half" / CHECKPOINT)
+    a, b = (load_checkpoint(tmp_path / run / CHECKPOINT_FILE) for run in ("full", "half"))
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     if isinstance(a["estimator"], dict):
@@ -80,8 +80,8 @@ def test_resume_is_bit_for_bit(tmp_path, estimator: str) -> None:
             assert torch.equal(a["estimator"][key], b["estimator"][key]), key
     elif hasattr(a["estimator"], "baseline"):
         assert vars(a["estimator"].baseline) == vars(b["estimator"].baseline)
-    lines_a = (tmp_path / "full" / METRICS).read_text().splitlines()
-    lines_b = (tmp_path / "half" / METRICS).read_text().splitlines()
+    lines_a = (tmp_path / "full" / METRICS_FILE).read_text().splitlines()
+    lines_b = (tmp_path / "half" / METRICS_FILE).read_text().splitlines()
     strip = lambda lines: [{k: v for k, v in eval(line).items() if k != "seconds"} for line in lines]  # noqa: E731
     assert strip(lines_a) == strip(lines_b)
 
@@ -90,7 +90,7 @@ def test_interrupt_saves_a_checkpoint_and_resume_completes(tmp_path) -> None:
     splits = synthetic()
     first = train(options(tmp_path, "disarm"), splits=splits, stop=lambda step: step >= 3)
     assert first.status == "interrupted" and first.step == 3
-    assert load_checkpoint(tmp_path / CHECKPOINT)["step"] == 3
+    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)["step"] == 3
     second = train(options(tmp_path, "disarm"), resume=True, splits=splits)
     assert second.status == "done" and second.step == 8 and second.test_bound is not None
 

@@ -34,6 +34,8 @@ from reparam.nn import (
 )
 from reparam.nn.likelihoods import heteroscedastic_gaussian_nll
 from reparam.training import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
     GracefulInterrupt,
     MetricsLog,
     check_finite,
@@ -206,8 +208,8 @@ def run(
     _validate(config)
     console = console or Console()
     folder = out / config.name
-    checkpoint_path = folder / "checkpoint.pt"
-    log = MetricsLog(folder / "metrics.jsonl")
+    checkpoint_path = folder / CHECKPOINT_FILE
+    log = MetricsLog(folder / METRICS_FILE)
     splits, y_mean, y_std = _load(config)
     seed_everything(config.seed)
     model = _model(config, splits)
@@ -305,7 +307,7 @@ def test_probabilities(summary_folder: Path, config: Config) -> tuple[Tensor, Te
     """Reload a finished run and return its test predictive probabilities and labels."""
     splits, _, _ = _load(config)
     model = _model(config, splits)
-    model.load_state_dict(load_checkpoint(summary_folder / "checkpoint.pt")["model"])
+    model.load_state_dict(load_checkpoint(summary_folder / CHECKPOINT_FILE)["model"])
     model.eval()
     samples = 1 if config.estimator == "deterministic" else config.eval_samples
     probs = classification_uncertainty(predict_samples(model, splits.x_test, samples)).probs

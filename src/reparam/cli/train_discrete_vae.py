@@ -27,6 +27,8 @@ from reparam.data import Splits, binarized_mnist
 from reparam.estimators.registry import ESTIMATORS, make_estimator
 from reparam.models.discrete_vae import ARCHITECTURES, DiscreteVAE, DiscreteVAEConfig
 from reparam.training import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
     GracefulInterrupt,
     MetricsLog,
     NonFiniteLossError,
@@ -40,7 +42,6 @@ from reparam.training import (
 )
 from reparam.training.batches import ShuffledBatches
 
-CHECKPOINT, METRICS = "checkpoint.pt", "metrics.jsonl"
 # Options that may differ between a run and its resumption.
 RESUMABLE = {"steps", "minutes", "out", "progress", "checkpoint_every", "log_every", "eval_every", "threads"}
 
@@ -134,7 +135,7 @@ def train(
     options.validate()
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path, metrics = out / CHECKPOINT, MetricsLog(out / METRICS)
+    checkpoint_path, metrics = out / CHECKPOINT_FILE, MetricsLog(out / METRICS_FILE)
     splits = splits if splits is not None else binarized_mnist(options.data)
     x_train = splits.x_train if options.train_size is None else splits.x_train[: options.train_size]
     x_test = splits.x_test[: options.eval_size]
@@ -291,7 +292,7 @@ def train_discrete_vae(
     console.print(
         f"{options.estimator} ({options.arch}): step {result.step} ({result.status}), "
         f"train ELBO {result.train_elbo:.2f}, test {options.eval_k}-sample bound {bound}, "
-        f"{result.seconds:.0f} s; checkpoint {result.out / CHECKPOINT}"
+        f"{result.seconds:.0f} s; checkpoint {result.out / CHECKPOINT_FILE}"
     )
     if result.status == "nonfinite":
         raise typer.Exit(1)

@@ -41,6 +41,8 @@ from reparam.models.policy import (
 )
 from reparam.models.policy.cartpole import MAX_STEPS
 from reparam.training import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
     GracefulInterrupt,
     MetricsLog,
     NonFiniteLossError,
@@ -53,8 +55,6 @@ from reparam.training import (
     training_progress,
 )
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
 ENVS = ("lqr", "pendulum", "cartpole")
 ESTIMATORS = ("pathwise", "reinforce", "reinforce-rtg", "deterministic")
 BASELINES = ("none", "moving-average", "leave-one-out", "learned")
@@ -232,7 +232,7 @@ def train(options: PolicyOptions, resume: bool = False, console: Console | None 
     options.validate()
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint, metrics = out / CHECKPOINT, MetricsLog(out / METRICS)
+    checkpoint, metrics = out / CHECKPOINT_FILE, MetricsLog(out / METRICS_FILE)
     torch.set_num_threads(options.threads)
     seed_everything(options.seed)
     policy = make_policy(options)
@@ -370,7 +370,7 @@ def train(options: PolicyOptions, resume: bool = False, console: Console | None 
 
 def plot(out: Path) -> Path:
     """``returns.png`` of the run in ``out``."""
-    state = load_checkpoint(out / CHECKPOINT)
+    state = load_checkpoint(out / CHECKPOINT_FILE)
     options = PolicyOptions(**state["options"])
     target = None
     if options.env == "lqr":
@@ -381,7 +381,8 @@ def plot(out: Path) -> Path:
     title = f"{options.env}: {options.estimator}"
     if options.estimator.startswith("reinforce"):
         title += f", baseline {options.baseline}"
-    return returns_plot(MetricsLog(out / METRICS).read(), out / "returns.png", options.env, target, title)
+    records = MetricsLog(out / METRICS_FILE).read()
+    return returns_plot(records, out / "returns.png", options.env, target, title)
 
 
 @train_app.command("policy")

@@ -26,6 +26,8 @@ from reparam.data import Splits, dynamic_binarize, load
 from reparam.estimators.registry import ESTIMATORS, make_estimator
 from reparam.models.vae import OBJECTIVES, VAE
 from reparam.training import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
     GracefulInterrupt,
     MetricsLog,
     NonFiniteLossError,
@@ -40,8 +42,6 @@ from reparam.training import (
 from reparam.training.batches import ShuffledBatches
 from reparam.vi.iwae import GRADIENTS
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
 # Options that may differ between a run and its resumption (they do not change the numbers).
 RESUMABLE = ("steps", "minutes", "out", "progress", "checkpoint_minutes", "checkpoint_every", "threads")
 
@@ -177,7 +177,7 @@ def train(
     options.validate()
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path, metrics = out / CHECKPOINT, MetricsLog(out / METRICS)
+    checkpoint_path, metrics = out / CHECKPOINT_FILE, MetricsLog(out / METRICS_FILE)
     splits = splits if splits is not None else load_data(options)
     x_train = splits.x_train
     x_valid = splits.x_valid if len(splits.x_valid) else splits.x_test
@@ -281,7 +281,7 @@ def write_plots(out: Path, splits: Splits | None = None, options: TrainOptions |
     """Samples, reconstructions and learning curves of the run in ``out`` as PNGs."""
     from reparam.cli.vae_plots import learning_curves, reconstruction_grid, sample_grid
 
-    state = load_checkpoint(out / CHECKPOINT)
+    state = load_checkpoint(out / CHECKPOINT_FILE)
     model = VAE.from_config(state["model_config"])
     model.load_state_dict(state["model"])
     model.eval()
@@ -296,7 +296,7 @@ def write_plots(out: Path, splits: Splits | None = None, options: TrainOptions |
             splits.x_test[torch.randperm(len(splits.x_test), generator=generator)[:32]],
             out / "reconstructions.png",
         ),
-        learning_curves(MetricsLog(out / METRICS).read(), out / "learning_curves.png"),
+        learning_curves(MetricsLog(out / METRICS_FILE).read(), out / "learning_curves.png"),
     ]
 
 
@@ -380,12 +380,12 @@ def train_vae(
     if plots:
         for path in write_plots(out, options=replace(options)):
             typer.echo(f"wrote {path}")
-    records = MetricsLog(out / METRICS).read()
+    records = MetricsLog(out / METRICS_FILE).read()
     valid = [r["valid_bound"] for r in records if "valid_bound" in r]
     summary = f"step {result.step}, last loss {result.last_loss:.3f}"
     if valid:
         summary += f", validation IWAE-{options.eval_k} bound {valid[-1]:.3f}"
-    typer.echo(f"{summary}; checkpoint {out / CHECKPOINT}")
+    typer.echo(f"{summary}; checkpoint {out / CHECKPOINT_FILE}")
     if result.status == "interrupted":
         typer.echo("interrupted: checkpoint saved; continue with the same command plus --resume.")
         raise typer.Exit(130)

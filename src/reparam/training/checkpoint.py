@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+CHECKPOINT_FILE = "checkpoint.pt"  # the name every ``reparam train`` command writes in its folder
+
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` with ``torch.save`` to a temporary file in the same folder, fsync it,

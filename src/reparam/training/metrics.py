@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+METRICS_FILE = "metrics.jsonl"  # the name every ``reparam train`` command logs to in its folder
+
 
 class MetricsLog:
     """Append-only JSON-lines log. On resume, :meth:`truncate_after` drops lines written after
