@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from seeds import seed_offset, seeded
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BINARIZED_MNIST = SHARED_DATA / "binarized_mnist.npz"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--seed-offset",
+        type=int,
+        default=None,
+        help="add this to every test seed (also REPARAM_TEST_SEED); the suite must pass under any offset",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    option = config.getoption("--seed-offset")
+    if option is not None:
+        os.environ["REPARAM_TEST_SEED"] = str(option)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"reparam test seed offset: {seed_offset()} (--seed-offset N or REPARAM_TEST_SEED=N)"
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +40,7 @@ def _seed_and_one_thread() -> Iterator[None]:
     spin-waiting thread made them up to 15x slower (a 2x2 torch.tril took 20 ms with two
     threads under load, 2 us with one). The setting is restored afterwards, which also undoes
     code under test that changes it."""
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
