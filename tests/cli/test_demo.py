@@ -28,5 +28,15 @@ def test_demo_fast_writes_report_and_plots(tmp_path: Path) -> None:
     ):
         assert (out / image).stat().st_size > 1000, image
         assert f"]({image})" in report
+    # The report teaches: the model, the trick, both estimators' formulas, and z beside bias.
+    for phrase in (
+        "z = mu + sigma * eps",
+        "E[f(z) grad_phi log q_phi(z)]",
+        "E_eps[f'(z) grad_phi z]",
+        "conjugate model x_i ~ N(theta, s^2)",
+        "| bias | z | variance | variance × evals |",
+        "per evaluation of f",
+    ):
+        assert phrase in report, phrase
     assert "Report written" in result.output
     assert "The trick is not always the winner" in result.output

@@ -12,9 +12,10 @@ def _g(x: float | None) -> str:
 
 
 def compact(table: CompareTable) -> Table:
-    """estimator, parameter, samples, mean ± standard error, exact, variance, time."""
+    """estimator, parameter, samples, mean ± standard error, exact, z, variance, variance x
+    evaluations of f, time."""
     out = Table(title=table.title, title_justify="left")
-    for column in ("estimator", "param", "N", "mean ± se", "exact", "variance", "time"):
+    for column in ("estimator", "param", "N", "mean ± se", "exact", "z", "variance", "var×evals", "time"):
         out.add_column(column, no_wrap=column in ("estimator", "param"))
     for row in table.rows:
         out.add_row(
@@ -23,7 +24,9 @@ def compact(table: CompareTable) -> Table:
             str(row.num_samples),
             f"{row.mean:.4g} ± {row.stderr:.2g}",
             _g(row.exact),
-            _g(row.variance),
+            "-" if row.z is None else f"{row.z:.2g}",
+            "0" if row.roundoff else _g(row.variance),
+            _g(row.cost_variance),
             f"{row.seconds * 1e3:.2f} ms",
         )
     return out

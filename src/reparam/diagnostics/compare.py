@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +38,48 @@ class CompareRow:
     method: str
 
     @property
+    def roundoff(self) -> bool:
+        """True when the estimates differ only by floating-point round-off (a standard deviation
+        below ``ROUNDOFF`` times the mean's size): the variance is zero, and the bias is exact
+        up to that precision (a control variate that cancels ``f`` exactly gives this)."""
+        scale = max(abs(self.mean), abs(self.exact or 0.0), 1e-300)
+        return self.variance <= (ROUNDOFF * scale) ** 2
+
+    @property
     def z(self) -> float | None:
-        """``bias / stderr``: how many standard errors the mean is from the exact value."""
-        if self.bias is None:
+        """``bias / stderr``: how many standard errors the mean is from the exact value (``None``
+        without an exact value, or when the estimates agree to round-off)."""
+        if self.bias is None or self.roundoff:
             return None
         if self.stderr == 0.0:
             return 0.0 if self.bias == 0.0 else float("inf")
         return self.bias / self.stderr
 
+    @property
+    def cost_variance(self) -> float:
+        """``variance x evaluations``: the variance of an estimate that spends one evaluation of
+        ``f``, the figure to compare estimators of different cost by."""
+        return 0.0 if self.roundoff else self.variance * self.evaluations
 
-HEADER = ["estimator", "param", "N", "evals", "mean ± se", "exact", "bias", "variance", "SNR", "time"]
+
+# Relative standard deviation below which estimates count as equal up to round-off: a few units
+# of float32's epsilon (1.2e-7), far above float64's (2.2e-16).
+ROUNDOFF = 1e-6
+
+HEADER = [
+    "estimator",
+    "param",
+    "N",
+    "evals",
+    "mean ± se",
+    "exact",
+    "bias",
+    "z",
+    "variance",
+    "variance × evals",
+    "SNR",
+    "time",
+]
 
 
 @dataclass
@@ -72,9 +105,11 @@ class CompareTable:
                     str(r.evaluations),
                     f"{_format.number(r.mean)} ± {_format.number(r.stderr, 2)}",
                     _format.number(r.exact),
-                    _format.number(r.bias, 2),
-                    _format.number(r.variance),
-                    _format.number(r.snr, 3),
+                    "0" if r.roundoff and r.bias is not None else _format.number(r.bias, 2),
+                    _format.number(r.z, 2),
+                    "0" if r.roundoff else _format.number(r.variance),
+                    _format.number(r.cost_variance),
+                    "inf" if r.roundoff else _format.number(r.snr, 3),
                     _format.seconds(r.seconds),
                 ]
             )
@@ -82,7 +117,11 @@ class CompareTable:
 
     def caption(self) -> str:
         repeats = {s.repeats for s in self.stats.values()}
-        text = f"{'/'.join(map(str, sorted(repeats)))} estimates each; variance of one estimate"
+        text = (
+            f"{'/'.join(map(str, sorted(repeats)))} estimates each; variance of one estimate; "
+            "z = bias / standard error (|z| < 3 is what an unbiased estimator gives 99.7% of the "
+            "time); variance × evals compares estimators at equal cost; 0 means equal to round-off"
+        )
         if self.equal_cost and self.budget is not None:
             text += f"; equal cost: {self.budget} evaluations of f per estimate"
         return text
@@ -112,44 +151,66 @@ class CompareTable:
     def plot(self, path: str | Path, max_coordinates: int = 8) -> Path:
         """Bar charts of the variance of one estimate and of variance x evaluations (the
         variance at equal cost), per estimator and parameter coordinate, on a log scale;
-        written as a PNG with matplotlib's Agg backend."""
-        import matplotlib
+        written as a PNG with matplotlib's Agg backend (needs the ``plots`` extra).
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        Rows whose estimates agree to round-off (see :attr:`CompareRow.roundoff`) are drawn as
+        a marked zero at the foot of the axis instead of a bar down to ``1e-32``."""
+        from reparam._optional import pyplot
 
+        plt = pyplot("CompareTable.plot")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         estimators = list(dict.fromkeys(r.estimator for r in self.rows))
         coords = list(dict.fromkeys(r.parameter for r in self.rows))[:max_coordinates]
         lookup = {(r.estimator, r.parameter): r for r in self.rows}
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
         width = 0.8 / max(1, len(estimators))
         panels = [
-            ("variance of one estimate", lambda r: r.variance),
-            ("variance x evaluations of f", lambda r: r.variance * r.evaluations),
+            ("variance of one estimate", "variance", lambda r: 0.0 if r.roundoff else r.variance),
+            ("at equal cost: variance × evaluations of f", "variance × evaluations", _cost),
         ]
-        for ax, (label, value) in zip(axes, panels, strict=True):
-            values = []
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for ax, (label, ylabel, value) in zip(axes, panels, strict=True):
+            positive = [v for r in lookup.values() if r.parameter in coords and (v := value(r)) > 0]
+            floor = min(positive) / 4 if positive else 1.0
             for j, name in enumerate(estimators):
-                heights = [value(lookup[(name, c)]) if (name, c) in lookup else 0.0 for c in coords]
-                values += heights
-                positions = [i + (j - (len(estimators) - 1) / 2) * width for i in range(len(coords))]
-                ax.bar(positions, heights, width=width, label=name)
-            ax.set_xticks(range(len(coords)), coords, rotation=30 if len(coords) > 4 else 0)
-            positive = [v for v in values if v > 0]
-            if positive and len(positive) == len(values):
+                offset = (j - (len(estimators) - 1) / 2) * width
+                heights, zeros = [], []
+                for i, c in enumerate(coords):
+                    row = lookup.get((name, c))
+                    v = value(row) if row is not None else 0.0
+                    heights.append(v if v > 0 else float("nan"))
+                    if row is not None and v == 0.0:
+                        zeros.append(i + offset)
+                colour = colours[j % len(colours)]
+                positions = [i + offset for i in range(len(coords))]
+                ax.bar(positions, heights, width=width, label=name, color=colour)
+                if zeros:
+                    ax.scatter(zeros, [floor] * len(zeros), s=36, color=colour, edgecolors="black", zorder=3)
+                    for x in zeros:
+                        ax.annotate("0", (x, floor), textcoords="offset points", xytext=(0, 6), ha="center",
+                                    fontsize=8)
+            if positive:
                 ax.set_yscale("log")
-            elif positive:
-                ax.set_yscale("symlog", linthresh=min(positive))
-            ax.set_title(label)
+                ax.set_ylim(floor / 2, max(positive) * 3)
+            ax.set_xticks(range(len(coords)), coords, rotation=30 if len(coords) > 4 else 0)
+            ax.set_xlabel("parameter")
+            ax.set_ylabel(ylabel)
+            ax.set_title(label, fontsize=10)
             ax.grid(axis="y", alpha=0.3)
-        axes[0].legend(fontsize=8)
-        fig.suptitle(self.title or "gradient estimators compared")
-        fig.tight_layout()
+        if any(r.roundoff for r in self.rows):
+            fig.text(0.01, 0.01, "marked 0: zero variance (the estimates agree to round-off)", fontsize=8)
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=min(len(names), 6), fontsize=8, frameon=False)
+        fig.suptitle(textwrap.fill(self.title or "gradient estimators compared", 90), fontsize=11)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
         fig.savefig(path, dpi=110)
         plt.close(fig)
         return path
+
+
+def _cost(row: CompareRow) -> float:
+    return row.cost_variance
 
 
 def _min_samples(estimator: Estimator) -> int:
@@ -238,6 +299,10 @@ def compare(
             "estimators must be a non-empty dict of label -> estimator, e.g. "
             "{'pathwise': rp.Pathwise(), 'reinforce': rp.ScoreFunction()}."
         )
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}; e.g. num_samples=1.")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
+        raise ValueError(f"repeats must be an int >= 2, got {repeats!r}; e.g. repeats=2000.")
     params = [params] if isinstance(params, Tensor) else list(params)
     if param_names is not None and len(param_names) != len(params):
         raise ValueError(
