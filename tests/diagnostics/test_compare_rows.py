@@ -7,7 +7,9 @@ import math
 from reparam.diagnostics.compare import HEADER, CompareRow, CompareTable
 
 
-def _row(mean: float, stderr: float, variance: float, exact: float | None, evaluations: int = 1) -> CompareRow:
+def _row(
+    mean: float, stderr: float, variance: float, exact: float | None, evaluations: int = 1
+) -> CompareRow:
     bias = None if exact is None else mean - exact
     return CompareRow("e", "mu", 1, evaluations, 1e-3, mean, stderr, exact, bias, variance, 0.0, "batched")
 
