@@ -1,4 +1,4 @@
-"""Beta with pathwise gradients through two accurate gamma draws, stable for tiny concentrations."""
+"""Beta with the exact implicit pathwise derivative, stable for tiny concentrations."""
 
 from __future__ import annotations
 
@@ -6,28 +6,34 @@ import torch
 from torch import Tensor
 from torch.distributions import Beta as _TorchBeta
 
-from reparam.distributions.dirichlet import keep_inside_unit_interval, log_gamma_rsample
+from reparam.distributions._beta_grad import beta_rsample
 
 _Shape = torch.Size | tuple[int, ...]
 
 
 class Beta(_TorchBeta):
-    r"""``X = G_a / (G_a + G_b)``, ``G_a ~ Gamma(a, 1)``, ``G_b ~ Gamma(b, 1)``, in log space.
+    r"""``X = G_a / (G_a + G_b)``, ``G_a ~ Gamma(a, 1)``, ``G_b ~ Gamma(b, 1)``, drawn in log space;
+    differentiated implicitly through the Beta CDF.
 
-    ``X = sigmoid(log G_a - log G_b)`` with ``log G`` drawn and differentiated in log space
-    (:func:`reparam.distributions._gamma_grad.standard_gamma_log_grad`), so concentrations down
-    to 1e-4, where ``G_a`` and ``G_b`` both underflow float64, still give samples and finite
-    gradients. Unbiased pathwise gradient of ``E[f(X)]`` by the chain rule through the gammas
-    (the route TensorFlow Probability takes); the per-sample derivative differs from torch's,
-    which differentiates the Beta CDF directly (Jankowiak & Obermeyer, ICML 2018).
+    The sample is ``X = sigmoid(log G_a - log G_b)`` (exact, and concentrations down to 1e-4,
+    where ``G_a`` and ``G_b`` both underflow float64, still give samples). Its derivatives are
+    the implicit ones, ``dX/da = -(dI_X(a, b)/da) / p(X; a, b)`` (likewise ``b``), from the
+    differentiated continued fraction of the incomplete beta function
+    (:mod:`reparam.distributions._beta_grad`): the same per-sample derivative as torch's (which
+    approximates it), about half the variance of differentiating through the two gammas.
+    Reference: Jankowiak & Obermeyer, "Pathwise Derivatives Beyond the Reparameterization
+    Trick", ICML 2018. First derivatives only: a double backward raises.
+
+    Example::
+
+        >>> a = torch.tensor(2.0, requires_grad=True)
+        >>> x = Beta(a, torch.tensor(3.0)).rsample((1000,))
+        >>> x.mean().backward()  # a.grad estimates d E[X]/da = 3/25
     """
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
-        concentration = torch.stack([self.concentration1, self.concentration0], -1)
-        log_g = log_gamma_rsample(concentration, (*shape, 2))
-        x = torch.sigmoid(log_g[..., 0] - log_g[..., 1])
-        return keep_inside_unit_interval(x.to(self.concentration1.dtype))
+        return beta_rsample(self.concentration1, self.concentration0, shape)
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
