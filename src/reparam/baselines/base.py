@@ -30,8 +30,14 @@ class ControlVariate:
 
 @runtime_checkable
 class Baseline(Protocol):
-    """``baseline(costs, z, q, f) -> ControlVariate``; ``min_samples`` samples needed."""
+    """``baseline(costs, z, q, f) -> ControlVariate``; ``min_samples`` samples needed.
 
-    min_samples: int
+    ``min_samples`` is a read-only member (a property here), so a frozen dataclass field
+    (``LeaveOneOut``, ``DeltaMethod``), a class attribute (``MovingAverage``, ``Learned``) and a
+    property all satisfy the protocol for type checkers.
+    """
+
+    @property
+    def min_samples(self) -> int: ...
 
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate: ...

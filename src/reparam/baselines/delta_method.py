@@ -6,9 +6,104 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import (
+    Bernoulli,
+    Beta,
+    Binomial,
+    Categorical,
+    Cauchy,
+    ContinuousBernoulli,
+    Dirichlet,
+    Distribution,
+    Exponential,
+    Gamma,
+    Geometric,
+    Gumbel,
+    HalfCauchy,
+    HalfNormal,
+    Independent,
+    Laplace,
+    LogNormal,
+    LowRankMultivariateNormal,
+    MultivariateNormal,
+    NegativeBinomial,
+    Normal,
+    OneHotCategorical,
+    Poisson,
+    Uniform,
+    VonMises,
+    Weibull,
+)
 
 from reparam.baselines.base import ControlVariate, CostFn
+
+# Families whose mean and variance are finite for every valid parameter: no check needed.
+_FINITE_MOMENTS: tuple[type[Distribution], ...] = (
+    Normal,
+    MultivariateNormal,
+    LowRankMultivariateNormal,
+    Gamma,  # also Chi2
+    Beta,
+    Dirichlet,
+    Exponential,
+    Uniform,
+    Laplace,
+    LogNormal,
+    HalfNormal,
+    Gumbel,
+    Weibull,
+    VonMises,
+    Bernoulli,
+    ContinuousBernoulli,
+    Binomial,
+    Poisson,
+    Geometric,
+    NegativeBinomial,
+    OneHotCategorical,
+)
+# Families with no mean at all, whatever the parameters.
+_NO_MEAN: dict[type[Distribution], str] = {
+    Categorical: "its outcomes are category labels, not numbers, so it has no mean (torch gives nan)",
+    Cauchy: "it has no mean and infinite variance",
+    HalfCauchy: "it has infinite mean and variance",
+}
+_ALTERNATIVE = "use baseline=LeaveOneOut() (num_samples >= 2) or MovingAverage() instead"
+
+
+def check_moments(q: Distribution) -> None:
+    """Raise a clear error if ``q`` lacks the finite mean and variance the expansion needs.
+
+    Static for the common families (no host sync): ``_FINITE_MOMENTS`` (and ``Independent`` of
+    them) pass, ``Categorical``, ``Cauchy`` and ``HalfCauchy`` are refused; any other family
+    (``StudentT``, ``InverseGamma``, ``Pareto``, ... whose moments exist only for some
+    parameters) is checked on its values, one host sync per call.
+    """
+    base = q
+    while isinstance(base, Independent):
+        base = base.base_dist
+    if isinstance(base, _FINITE_MOMENTS):
+        return
+    for family, reason in _NO_MEAN.items():
+        if isinstance(base, family):
+            raise ValueError(
+                f"DeltaMethod() expands f around the mean of q and needs q's variance, but q is "
+                f"{type(q).__name__}: {reason}; {_ALTERNATIVE}."
+            )
+    for moment in ("mean", "variance"):
+        try:
+            value = getattr(q, moment)
+        except NotImplementedError:
+            raise ValueError(
+                f"DeltaMethod() needs q.{moment}, which {type(q).__name__} does not implement; "
+                f"{_ALTERNATIVE}."
+            ) from None
+        if not bool(torch.isfinite(value).all()):
+            kind = "undefined (nan)" if bool(torch.isnan(value).any()) else "infinite"
+            raise ValueError(
+                f"DeltaMethod() needs a finite {moment} of q, but the {moment} of "
+                f"{type(q).__name__} is {kind} at these parameters (e.g. InverseGamma needs "
+                f"concentration > 2 for a finite variance, StudentT df > 2); {_ALTERNATIVE}."
+            )
 
 
 def _leave_one_out_coefficient(costs: Tensor, control: Tensor, eps: float = 1e-12) -> Tensor:
@@ -65,6 +160,17 @@ def _trace_with_covariance(q: Distribution, hessian: Tensor, outer: int, inner: 
     return (torch.diagonal(hessian, dim1=-2, dim2=-1) * variance.to(hessian.dtype)).sum(-1)
 
 
+def _empty_expansion(f: CostFn, m: Tensor, cost_shape: torch.Size) -> tuple[CostFn, Tensor]:
+    """The expansion when ``q`` has no coordinates (a size-0 batch dim): ``h`` is ``f(m)``."""
+    with torch.no_grad():
+        f_m = f(m.unsqueeze(0))[0].reshape(cost_shape)
+
+    def h(z: Tensor) -> Tensor:
+        return f_m.expand(z.shape[0], *cost_shape)
+
+    return h, f_m
+
+
 def taylor_expansion(
     f: CostFn, q: Distribution, cost_shape: torch.Size | tuple[int, ...] = ()
 ) -> tuple[CostFn, Tensor]:
@@ -77,6 +183,8 @@ def taylor_expansion(
     mean = q.mean
     m = mean.detach()
     outer = cost_shape.numel()
+    if m.numel() == 0:  # an empty batch: no variables, so f is a constant expansion
+        return _empty_expansion(f, m, cost_shape)
     inner = m.numel() // outer
 
     def total(x: Tensor) -> Tensor:
@@ -129,6 +237,13 @@ class DeltaMethod:
     :math:`\beta = 1`. When ``f`` returns one cost per leading batch element, each element gets
     its own expansion (its Hessian is the block of its own slice).
 
+    ``q`` must have a finite mean and variance (:func:`check_moments`): ``Categorical``,
+    ``Cauchy``, ``StudentT(df <= 2)``, ``InverseGamma(concentration <= 2)`` and the like are
+    refused with an error naming the moment (use ``LeaveOneOut()`` there). Because
+    :math:`\mathbb{E}_{q_\phi}[h]` is exact as a function of :math:`\phi`, the correction is
+    right at every order: with ``ScoreFunction``'s DiCE surrogate, Hessians
+    (``create_graph=True``) stay unbiased. A size-0 batch gives empty results.
+
     Needs ``f`` twice differentiable. Cost: ``num_samples + 1`` evaluations of ``f``, one
     backward pass and one batched double-backward of ``D`` Hessian-vector products, ``D`` the
     number of coordinates each cost depends on (:func:`taylor_expansion`, shared with
@@ -143,6 +258,7 @@ class DeltaMethod:
     extra_evaluations: int = 1
 
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate:
+        check_moments(q)
         h, expected = taylor_expansion(f, q, costs.shape[1:])
         control = h(z.detach()).detach()
         beta = _leave_one_out_coefficient(costs.detach(), control)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -13,13 +14,26 @@ from reparam.baselines.base import ControlVariate, CostFn
 Features = Callable[[Distribution], Tensor]
 
 
+def _rows(part: Tensor, q: Distribution) -> Tensor:
+    """``part`` (a parameter or moment of ``q``) as one row per batch element: broadcast to
+    ``batch_shape + event_shape`` unless it already starts with ``batch_shape`` (``probs`` of a
+    ``Categorical`` carry a trailing category dim beyond the event), then flattened."""
+    batch = q.batch_shape
+    if part.shape[: len(batch)] != batch or part.dim() < len(batch):
+        part = part.expand(batch + q.event_shape)
+    return part.reshape(*batch, math.prod(part.shape[len(batch) :]))
+
+
 def distribution_features(q: Distribution) -> Tensor:
     """Default features: ``q``'s mean and standard deviation (``probs`` for discrete ``q``),
-    detached, one row per batch element, flattened over the event."""
+    detached, one row per batch element, flattened over the event (and the categories).
+
+    Example:
+        >>> distribution_features(Normal(torch.zeros(4), 1.0)).shape  # (4, 2): mean, std
+    """
     probs = getattr(q, "probs", None) if "probs" in q.arg_constraints else None
     parts = [probs] if isinstance(probs, Tensor) else [q.mean, q.stddev]
-    shape = q.batch_shape + q.event_shape
-    return torch.cat([p.expand(shape).reshape(*q.batch_shape, -1) for p in parts], dim=-1)
+    return torch.cat([_rows(p.detach(), q) for p in parts], dim=-1)
 
 
 class Learned:
@@ -41,6 +55,14 @@ class Learned:
 
     Cost: no extra evaluations of ``f``; one forward pass of ``module``.
 
+    Higher orders: the baseline value is detached and the regression term depends only on
+    ``module``'s parameters, so ``ScoreFunction``'s Hessians in ``q``'s (and ``f``'s)
+    parameters stay unbiased; the ``module`` block of a Hessian is that of the regression loss.
+
+    Example:
+        >>> baseline = Learned(nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1)))
+        >>> value = rp.expect(f, Normal(loc, scale), rp.ScoreFunction(baseline), num_samples=8)
+
     Reference: Mnih & Gregor, "Neural Variational Inference and Learning in Belief Networks",
     ICML 2014.
     """
@@ -59,7 +81,8 @@ class Learned:
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate:
         cost_shape = costs.shape[1:]
         x = self.features(q).detach()
-        x = x.reshape(*cost_shape, -1) if x.shape[: len(cost_shape)] == cost_shape else x
+        if x.shape[: len(cost_shape)] == cost_shape:
+            x = x.reshape(*cost_shape, math.prod(x.shape[len(cost_shape) :]))
         baseline = self.module(x)
         if baseline.dim() == len(cost_shape) + 1 and baseline.shape[-1] == 1:
             baseline = baseline.squeeze(-1)
@@ -69,7 +92,9 @@ class Learned:
                 f"cost shape {tuple(cost_shape)} (or with a trailing 1); end the module with "
                 "nn.Linear(hidden, 1)."
             )
-        loss = (baseline - costs.detach()).pow(2).mean()
+        # Mean squared error over samples and cost elements (a sum when there are none, so a
+        # size-0 batch gives a zero loss rather than 0/0).
+        loss = (baseline - costs.detach()).pow(2).sum() / max(costs.numel(), 1)
         return ControlVariate(baseline.detach(), loss - loss.detach())
 
     def __repr__(self) -> str:

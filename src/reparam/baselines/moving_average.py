@@ -46,6 +46,8 @@ class MovingAverage:
 
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate:
         baseline = torch.as_tensor(self.value, dtype=costs.dtype, device=costs.device)
+        if costs.numel() == 0:  # a size-0 batch: nothing to average, keep the state
+            return ControlVariate(baseline)
         mean_cost = float(costs.detach().mean())
         self._average = self.decay * self._average + (1.0 - self.decay) * mean_cost
         self.steps += 1

@@ -43,6 +43,11 @@ def check_costs(costs: object, q: Distribution, num_samples: int) -> Tensor:
             f"f must return a torch.Tensor of costs, got {type(costs).__name__}; "
             "return e.g. `loss.sum(-1)` as a tensor with the sample dim first."
         )
+    if not costs.is_floating_point():
+        raise TypeError(
+            f"f returned costs of dtype {costs.dtype}; return real floating costs (e.g. `.float()`, "
+            "or `.to(z.dtype)` to match the samples) so that they can be averaged and differentiated."
+        )
     batch = tuple(q.batch_shape)
     if costs.dim() == 0 or costs.shape[0] != num_samples:
         raise ValueError(
@@ -79,13 +84,61 @@ def credit_log_prob(log_prob: Tensor, costs: Tensor) -> Tensor:
     return log_prob
 
 
-def score_surrogate(costs: Tensor, log_prob: Tensor, weights: Tensor) -> Tensor:
-    """Per-sample REINFORCE surrogate with zero extra value.
+def finite_log_prob(log_prob: Tensor) -> Tensor:
+    """``log_prob`` with its non-finite entries (``±inf``, or ``nan`` from ``inf - inf`` inside a
+    saturated ``log_prob``, e.g. ``Bernoulli(logits=inf).log_prob(1)``) replaced by ``0``.
 
-    ``costs + weights.detach() * (log_prob - log_prob.detach())``: the value is ``costs`` and
-    the gradient is ``grad costs + weights * grad log_prob``.
+    Used only inside zero-valued score terms ``L - stop(L)``, where a non-finite ``L`` would turn
+    the term's value into ``inf - inf = nan``. Such entries are probability-zero events or
+    saturated parameters (where the score is ``0``): they contribute no score term, and the
+    upstream gradient reaching them is exactly ``0``.
     """
-    return costs + weights.detach() * (log_prob - log_prob.detach())
+    return torch.where(torch.isfinite(log_prob), log_prob, torch.zeros_like(log_prob))
+
+
+def magic_box_minus_one(log_prob: Tensor) -> Tensor:
+    r"""``expm1(L - stop(L))``: the DiCE "magic box" :math:`\boxdot(L) = e^{L - \bot(L)}`
+    minus one.
+
+    Its value is exactly ``0`` and every derivative of order :math:`k \ge 1` equals that of
+    :math:`\boxdot(L)`: :math:`\nabla \boxdot = \boxdot\,\nabla L`, so
+    :math:`\nabla^2 \boxdot = \boxdot(\nabla L \nabla L^\top + \nabla^2 L)` and so on, which at
+    value ``1`` are :math:`\nabla^k q / q`, the likelihood-ratio weights of every order.
+    Non-finite entries of ``L`` count as ``0`` (:func:`finite_log_prob`).
+
+    Reference: Foerster et al., "DiCE: The Infinitely Differentiable Monte Carlo Estimator",
+    ICML 2018.
+    """
+    safe = finite_log_prob(log_prob)
+    return torch.expm1(safe - safe.detach())
+
+
+def score_surrogate(costs: Tensor, log_prob: Tensor, baseline: Tensor | None = None) -> Tensor:
+    r"""Per-sample score-function surrogate, right at every order of differentiation.
+
+    .. math::
+        s = f + \big(f - \bot(b)\big)\big(\boxdot(L) - 1\big)
+          = \boxdot(L)\, f + \big(1 - \boxdot(L)\big)\, \bot(b),
+
+    the DiCE surrogate with the baseline term of Mao et al. Its value is exactly ``costs``; its
+    gradient is ``grad f + (f - b) grad L`` (REINFORCE with baseline ``b``); its Hessian is
+    :math:`(f - b)(\nabla L \nabla L^\top + \nabla^2 L) + \nabla L \nabla f^\top
+    + \nabla f \nabla L^\top + \nabla^2 f`, whose expectation is the Hessian of
+    :math:`\mathbb{E}_q[f]` (cross terms with ``f``'s own parameters included) whenever ``b``
+    does not depend on the sample it is paired with, since :math:`\mathbb{E}_q[\nabla^k q / q] = 0`.
+    ``costs`` shaped ``(n, *cost_shape)``, ``log_prob`` the credited log-density of the same
+    shape, ``baseline`` broadcasting against ``costs`` (``None``: no baseline).
+
+    References: Foerster et al., "DiCE: The Infinitely Differentiable Monte Carlo Estimator",
+    ICML 2018; Mao et al., "A Baseline for Any Order Gradient Estimation in Stochastic
+    Computation Graphs", ICML 2019.
+
+    Example:
+        >>> s = score_surrogate(costs, credit_log_prob(q.log_prob(z), costs), baseline)
+        >>> estimate = s.mean(0)
+    """
+    signal = costs if baseline is None else costs - baseline.detach()
+    return costs + signal * magic_box_minus_one(log_prob)
 
 
 def zero_value(x: Tensor) -> Tensor:

@@ -36,6 +36,25 @@ class ScoreFunction:
     batch element, each cost is credited only with the log-density of its own batch slice.
     Cost: ``num_samples`` evaluations of ``f``.
 
+    Higher orders: the surrogate is the DiCE form (:func:`~reparam.estimators.base.score_surrogate`)
+    :math:`\frac1N\sum_n \big[\boxdot(L_n) f(z_n) + (1 - \boxdot(L_n))\, b_n\big]`
+    (+ correction), :math:`\boxdot(L) = e^{L - \bot(L)}`, :math:`L_n = \log q_\phi(z_n)`
+    credited per cost element. Its value is exactly the mean cost and its first derivative the
+    estimator above, and ``torch.autograd.grad(..., create_graph=True)`` gives unbiased
+    Hessians (and higher derivatives) of :math:`\mathbb{E}_q[f]`, the cross terms between
+    ``f``'s own parameters and ``q``'s included, with every baseline and every sampler (each
+    baseline is independent of the sample it is paired with, and ``DeltaMethod``'s correction
+    :math:`\bar\beta\,\mathbb{E}_{q_\phi}[h]` is exact in :math:`\phi` to every order).
+    Samples whose log-density is not finite (a draw at a density singularity, a saturated
+    ``Bernoulli(logits=inf)``) contribute their cost to the value and no score term, so the
+    value stays finite whenever ``f`` is.
+
+    Example:
+        >>> loc = torch.tensor(0.5, requires_grad=True)
+        >>> value = rp.expect(lambda z: z**2, Normal(loc, 1.0), rp.ScoreFunction(LeaveOneOut()), 1000)
+        >>> (g,) = torch.autograd.grad(value, loc, create_graph=True)
+        >>> (h,) = torch.autograd.grad(g, loc)  # ~ 2 = d^2/dloc^2 (loc^2 + 1)
+
     Args:
         baseline: ``None`` or a :mod:`reparam.baselines` object
             (``MovingAverage``, ``LeaveOneOut``, ``Learned``, ``DeltaMethod``).
@@ -50,10 +69,19 @@ class ScoreFunction:
     References:
         Williams, "Simple statistical gradient-following algorithms for connectionist
         reinforcement learning", Machine Learning 1992; Glynn, "Likelihood ratio gradient
-        estimation for stochastic systems", CACM 1990; Mohamed et al., JMLR 2020, section 4.
+        estimation for stochastic systems", CACM 1990; Mohamed et al., JMLR 2020, section 4;
+        Foerster et al., "DiCE: The Infinitely Differentiable Monte Carlo Estimator", ICML 2018;
+        Mao et al., "A Baseline for Any Order Gradient Estimation in Stochastic Computation
+        Graphs", ICML 2019.
     """
 
     def __init__(self, baseline: Baseline | None = None, sampling: Sampler | None = None) -> None:
+        for name, value in (("baseline", baseline), ("sampling", sampling)):
+            if isinstance(value, type):
+                raise TypeError(
+                    f"{name} must be an instance: write {value.__name__}() (got the class "
+                    f"{value.__name__} itself)."
+                )
         if baseline is not None and not isinstance(baseline, Baseline):
             raise TypeError(
                 f"baseline must be None or a reparam.baselines object (MovingAverage(), "
@@ -96,13 +124,12 @@ class ScoreFunction:
         costs = evaluate(f, z, q, num_samples)
         own = self.sampling is None
         log_prob = credit_log_prob(log_prob_of_own_samples(q, z) if own else q.log_prob(z), costs)
-        weights = costs.detach()
+        control = None
         correction = None
         if self.baseline is not None:
-            control = self.baseline(costs.detach(), z, q, f)
-            weights = weights - control.value
-            correction = control.correction
-        per_sample = score_surrogate(costs, log_prob, weights)
+            cv = self.baseline(costs.detach(), z, q, f)
+            control, correction = cv.value, cv.correction
+        per_sample = score_surrogate(costs, log_prob, control)
         importance = weights_for(log_w, costs)
         if importance is not None:
             per_sample = importance * per_sample

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, credit_log_prob, evaluate, zero_value
+from reparam.estimators.base import CostFn, credit_log_prob, evaluate, finite_log_prob, zero_value
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,10 @@ class VIMCO:
     :math:`\hat g` is an unbiased gradient of :math:`\mathbb{E}[\hat L]`. To *maximise* the bound
     minimise ``-rp.expect(log_weights, q, rp.VIMCO(), K)``. Costs may be batched
     (``(K, *batch_shape[:k])``); the bound is taken over the sample dim for each batch element.
+
+    Samples whose log-density is not finite contribute no score term, so the value is finite
+    whenever the log-weights are. The surrogate is first-order only: its second derivatives
+    are not an unbiased Hessian of the bound (use ``ScoreFunction`` for higher orders).
 
     Needs ``K >= 2``. Cost: ``K`` evaluations of ``f``; ``f`` need not be differentiable in
     ``z``.
@@ -59,7 +63,9 @@ class VIMCO:
             replaced = torch.where(eye, others.unsqueeze(1), lw.unsqueeze(0))  # (K, K, ...)
             bound_minus = torch.logsumexp(replaced, 1) - math.log(k)
             signal = bound.detach().unsqueeze(0) - bound_minus
-        return bound + (signal * zero_value(log_q)).sum(0)
+        # Non-finite log-densities (a saturated Bernoulli(logits=inf) gives nan, a draw at a
+        # density singularity inf) carry no score term: inf - inf would make the value nan.
+        return bound + (signal * zero_value(finite_log_prob(log_q))).sum(0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return num_samples
