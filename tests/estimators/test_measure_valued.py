@@ -79,3 +79,46 @@ def test_unsupported_distribution_names_alternatives() -> None:
     q = Gamma(torch.tensor(2.0), torch.tensor(1.0))
     with pytest.raises(TypeError, match=r"MeasureValued\(\) does not support Gamma.*ScoreFunction"):
         rp.expect(lambda z: z, q, rp.MeasureValued())
+
+
+def test_create_graph_is_refused_with_the_alternatives_named() -> None:
+    # The weak-derivative estimate has no graph in q's parameters: a second derivative through
+    # it would be silently wrong (it was zero), so asking for one is an error.
+    loc = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    value = rp.expect(lambda z: (z**2).sum(-1), Independent(Normal(loc, scale), 1), rp.MeasureValued(), 4)
+    with pytest.raises(RuntimeError, match=r"MeasureValued\(\).*create_graph.*Pathwise.*ScoreFunction"):
+        torch.autograd.grad(value, (loc, scale), create_graph=True)
+    # A plain first derivative still works on the same kind of graph.
+    value = rp.expect(lambda z: (z**2).sum(-1), Independent(Normal(loc, scale), 1), rp.MeasureValued(), 4)
+    grads = torch.autograd.grad(value, (loc, scale))
+    assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_create_graph_for_parameters_of_f_only_still_works() -> None:
+    # Only f's parameter requires grad: the surrogate's value is the plain mean of f, whose
+    # second derivative in f's parameter is exact (samples do not depend on it).
+    w = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    q = Normal(torch.tensor(1.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    value = rp.expect(lambda z: w**3 * z, q, rp.MeasureValued(), 8)
+    (g,) = torch.autograd.grad(value, w, create_graph=True)
+    (h,) = torch.autograd.grad(g, w)
+    # d^2/dw^2 of w^3 * mean(z) = 6 w mean(z) and g = 3 w^2 mean(z): h = 2 g / w exactly.
+    assert torch.allclose(h, 2 * g.detach() / w.detach())
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3)])
+@pytest.mark.parametrize("family", [Normal, Exponential, Poisson, Bernoulli])
+@pytest.mark.parametrize("per_slice", [False, True])
+def test_size_zero_batch_gives_empty_value_and_gradient(shape, family, per_slice) -> None:
+    params = [torch.full(shape, 0.5, requires_grad=True) for _ in range(2 if family is Normal else 1)]
+    if per_slice:  # one cost per leading batch element (none left for a 1-d batch)
+        f = lambda z: z.float().sum(-1)  # noqa: E731
+        expected = shape[:1] if len(shape) > 1 else ()
+    else:  # one cost per sample
+        f = lambda z: z.float().sum(dim=tuple(range(1, z.dim())))  # noqa: E731
+        expected = ()
+    value = rp.expect(f, family(*params), rp.MeasureValued(), 3)
+    assert value.shape == expected
+    grads = torch.autograd.grad(value.sum(), params)
+    assert [g.shape for g in grads] == [p.shape for p in params]
