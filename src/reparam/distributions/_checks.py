@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import torch
+from torch import Tensor
 from torch.distributions import Distribution
 
 
@@ -56,3 +59,45 @@ def samples_trusted(dist: Distribution) -> Iterator[Distribution]:
         yield dist
     finally:
         dist._validate_args = saved
+
+
+def validation_enabled(validate_args: bool | None) -> bool:
+    """Whether a distribution built with ``validate_args`` checks its arguments (torch's rule:
+    the class default, ``Distribution._validate_args``, unless given)."""
+    return Distribution._validate_args if validate_args is None else bool(validate_args)
+
+
+def _first_violation(value: Tensor | float, ok: Callable[[Tensor], Tensor]) -> str | None:
+    """``"<value>"`` or ``"<value> at index (i, j)"`` for the first entry where ``ok`` fails."""
+    t = torch.as_tensor(value).detach()
+    bad = ~ok(t)
+    if not bool(bad.any()):
+        return None
+    if t.dim() == 0:
+        return str(t.item())
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    return f"{t[index].item()} at index {index}"
+
+
+def check_positive_finite(owner: str, **params: Tensor | float) -> None:
+    """Raise a ``ValueError`` naming the first of ``params`` with an entry that is not positive
+    and finite (NaN, inf, ``<= 0``), with the fix."""
+    for name, value in params.items():
+        found = _first_violation(value, lambda t: (t > 0) & (t < math.inf))
+        if found is not None:
+            raise ValueError(
+                f"{owner}: {name} must be positive and finite, got {found}; pass a positive finite "
+                f"{name} (e.g. softplus(raw) + 1e-6 for a learned one), or validate_args=False to get "
+                f"NaN samples where it is invalid."
+            )
+
+
+def check_finite(owner: str, **params: Tensor | float) -> None:
+    """Raise a ``ValueError`` naming the first of ``params`` with an entry that is NaN or infinite."""
+    for name, value in params.items():
+        found = _first_violation(value, torch.isfinite)
+        if found is not None:
+            raise ValueError(
+                f"{owner}: {name} must be finite, got {found}; pass a finite {name}, or "
+                f"validate_args=False to get NaN samples where it is invalid."
+            )

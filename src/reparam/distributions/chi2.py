@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Chi2 as _TorchChi2
 
+from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions.gamma import gamma_rsample
 
 _Shape = torch.Size | tuple[int, ...]
@@ -15,8 +16,18 @@ class Chi2(_TorchChi2):
     r"""``torch.distributions.Chi2`` (``Gamma(df/2, 1/2)``) with accurate ``rsample`` gradients.
 
     ``dz/d(df) = (1/2) dz/dalpha`` at ``alpha = df/2`` by the chain rule through the
-    concentration; see :class:`reparam.distributions.Gamma`.
+    concentration; see :class:`reparam.distributions.Gamma`. ``df`` must be positive and
+    finite: an error naming it with validation on, NaN samples with ``validate_args=False``.
     """
+
+    def __init__(self, df: Tensor | float, validate_args: bool | None = None) -> None:
+        if validation_enabled(validate_args):
+            check_positive_finite(type(self).__name__, df=df)
+        super().__init__(df, validate_args=validate_args)
+
+    def expand(self, batch_shape: _Shape, _instance: Chi2 | None = None) -> Chi2:
+        new = self._get_checked_instance(Chi2, _instance)
+        return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

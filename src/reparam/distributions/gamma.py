@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 from torch.distributions import Gamma as _TorchGamma
 
+from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions._gamma_grad import GammaSampleGrad
-from reparam.distributions._gamma_sampler import standard_gamma
+from reparam.distributions._gamma_sampler import log_standard_gamma, needs_log_space, standard_gamma
 
 _Shape = torch.Size | tuple[int, ...]
 
@@ -16,16 +19,27 @@ def gamma_rsample(concentration: Tensor, rate: Tensor, shape: torch.Size) -> Ten
     r"""``z ~ Gamma(concentration, rate)`` shaped ``shape`` carrying accurate implicit gradients.
 
     ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by the vectorised Marsaglia-Tsang sampler
-    (:func:`reparam.distributions._gamma_sampler.standard_gamma`, through log space for
-    ``alpha < 1`` so tiny concentrations do not collapse); then ``dz/dalpha = (dx/dalpha) / rate``
-    with ``dx/dalpha`` from :func:`reparam.distributions._gamma_grad.standard_gamma_grad`
-    (computed only in backward, see :class:`reparam.distributions._gamma_grad.GammaSampleGrad`),
-    and ``dz/drate = -z/rate``.
+    (:func:`reparam.distributions._gamma_sampler.standard_gamma`); then ``dz/dalpha =
+    (dx/dalpha) / rate`` with ``dx/dalpha`` from
+    :func:`reparam.distributions._gamma_grad.standard_gamma_grad` (computed only in backward, see
+    :class:`reparam.distributions._gamma_grad.GammaSampleGrad`), and ``dz/drate = -z/rate``.
+    Where some ``alpha < 1``, ``z = exp(log x - log rate)`` from the log-space draw, so a
+    tiny concentration with a large rate keeps every ``z`` that is representable (dividing an
+    underflowed ``x`` by the rate gave exact zeros). ``z`` is clamped at the dtype's smallest
+    normal number (as torch does), so it never leaves the support; NaN where ``concentration``
+    or ``rate`` is not positive and finite.
     """
     with torch.no_grad():
-        x = standard_gamma(concentration.detach(), shape)
-    # dx/dalpha is evaluated lazily, in backward; dz/drate = -x/rate^2 comes from autograd.
-    return GammaSampleGrad.apply(concentration, x, False) / rate
+        alpha = concentration.detach()
+        log_space = needs_log_space(alpha)
+        x = log_standard_gamma(alpha, shape) if log_space else standard_gamma(alpha, shape, False)
+    # Rate-shaped work only: NaN where the rate is invalid (gradient kept where it is valid).
+    rate = torch.where((rate > 0) & (rate < math.inf), rate, torch.full_like(rate, math.nan))
+    tiny = torch.finfo(x.dtype).tiny
+    # dx/dalpha is evaluated lazily, in backward; dz/drate = -z/rate comes from autograd.
+    if log_space:
+        return torch.exp(GammaSampleGrad.apply(concentration, x, True) - torch.log(rate)).clamp(min=tiny)
+    return (GammaSampleGrad.apply(concentration, x, False) / rate).clamp(min=tiny)
 
 
 class Gamma(_TorchGamma):
@@ -43,7 +57,22 @@ class Gamma(_TorchGamma):
     approximation (Jankowiak & Obermeyer, "Pathwise Derivatives Beyond the Reparameterization
     Trick", ICML 2018) errs by up to about 1e-3. Reference: Figurnov, Mohamed & Mnih, "Implicit
     Reparameterization Gradients", NeurIPS 2018.
+
+    ``concentration`` and ``rate`` must be positive and finite: with validation on (torch's
+    default) anything else raises a ``ValueError`` naming the argument; with
+    ``validate_args=False`` those entries give NaN samples.
     """
+
+    def __init__(
+        self, concentration: Tensor | float, rate: Tensor | float, validate_args: bool | None = None
+    ) -> None:
+        if validation_enabled(validate_args):
+            check_positive_finite(type(self).__name__, concentration=concentration, rate=rate)
+        super().__init__(concentration, rate, validate_args=validate_args)
+
+    def expand(self, batch_shape: _Shape, _instance: Gamma | None = None) -> Gamma:
+        new = self._get_checked_instance(Gamma, _instance)
+        return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

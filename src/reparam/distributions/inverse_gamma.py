@@ -8,6 +8,7 @@ from torch.distributions import InverseGamma as _TorchInverseGamma
 from torch.distributions import TransformedDistribution
 from torch.distributions.transforms import PowerTransform
 
+from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions.gamma import Gamma
 
 
@@ -15,12 +16,15 @@ class InverseGamma(_TorchInverseGamma):
     r"""``1/X`` with ``X ~ Gamma(concentration, rate)`` (ours): ``dz/dtheta = -z^2 dX/dtheta``.
 
     Density ``p(z) = rate^alpha z^{-alpha-1} e^{-rate/z} / Gamma(alpha)``; the gradient comes
-    from :class:`reparam.distributions.Gamma` through the transform.
+    from :class:`reparam.distributions.Gamma` through the transform. ``concentration`` and
+    ``rate`` must be positive and finite (NaN samples where not, with ``validate_args=False``).
     """
 
     def __init__(
         self, concentration: Tensor | float, rate: Tensor | float, validate_args: bool | None = None
     ) -> None:
+        if validation_enabled(validate_args):
+            check_positive_finite(type(self).__name__, concentration=concentration, rate=rate)
         base = Gamma(concentration, rate, validate_args=validate_args)
         neg_one = -base.rate.new_ones(())
         TransformedDistribution.__init__(self, base, PowerTransform(neg_one), validate_args=validate_args)

@@ -6,8 +6,12 @@ import math
 
 import torch
 from torch import Tensor
+from torch.distributions import Chi2 as _TorchChi2
+from torch.distributions import Distribution
 from torch.distributions import StudentT as _TorchStudentT
+from torch.distributions.utils import broadcast_all
 
+from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 from reparam.distributions.dirichlet import log_gamma_rsample
 
 _Shape = torch.Size | tuple[int, ...]
@@ -18,14 +22,39 @@ class StudentT(_TorchStudentT):
 
     ``2G ~ Chi2(df)``; ``log G`` is drawn and differentiated in log space (see
     :class:`reparam.distributions.Gamma`) so small ``df`` gives heavy tails, not ``inf * 0``.
+    ``df`` and ``scale`` must be positive and finite and ``loc`` finite: an error naming the
+    argument with validation on; NaN samples where one is not, with ``validate_args=False``.
     """
+
+    def __init__(
+        self,
+        df: Tensor | float,
+        loc: Tensor | float = 0.0,
+        scale: Tensor | float = 1.0,
+        validate_args: bool | None = None,
+    ) -> None:
+        if validation_enabled(validate_args):
+            check_positive_finite(type(self).__name__, df=df, scale=scale)
+            check_finite(type(self).__name__, loc=loc)
+        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        # torch builds this Chi2 with default validation, which raised even with validate_args=False.
+        self._chi2 = _TorchChi2(self.df, validate_args=False)
+        Distribution.__init__(self, self.df.size(), validate_args=validate_args)
+
+    def expand(self, batch_shape: _Shape, _instance: StudentT | None = None) -> StudentT:
+        new = self._get_checked_instance(StudentT, _instance)
+        return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         normal = torch.randn(shape, dtype=self.df.dtype, device=self.df.device)
         log_g = log_gamma_rsample(0.5 * self.df, shape)
         factor = torch.exp(0.5 * (torch.log(self.df.double()) - math.log(2.0) - log_g)).to(self.df.dtype)
-        return self.loc + self.scale * normal * factor
+        # Parameter-shaped: NaN where loc is not finite or scale not positive and finite.
+        nan = torch.full_like(self.scale, math.nan)
+        loc = torch.where(torch.isfinite(self.loc), self.loc, nan)
+        scale = torch.where((self.scale > 0) & (self.scale < math.inf), self.scale, nan)
+        return loc + scale * normal * factor
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
