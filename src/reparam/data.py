@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from reparam._optional import require
+
 
 @dataclass(frozen=True)
 class Splits:
@@ -61,9 +63,8 @@ def digits(binarize: bool = False, seed: int = 0) -> Splits:
     """scikit-learn's 8x8 digits (1797 x 64), scaled to ``[0, 1]``; 70/10/20 split.
 
     ``binarize=True`` thresholds at 0.5 (for Bernoulli likelihoods)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
+    datasets = require("sklearn.datasets", extra="data", feature="the digits data set")
+    bunch = datasets.load_digits()
     x = bunch.data.astype(np.float32) / 16.0
     if binarize:
         x = (x > 0.5).astype(np.float32)
@@ -73,9 +74,8 @@ def digits(binarize: bool = False, seed: int = 0) -> Splits:
 def breast_cancer(seed: int = 0, test_fraction: float = 0.2) -> Splits:
     """scikit-learn's breast-cancer set: 569 x 30 features standardised with the training
     split's statistics, plus a bias column of ones (569 x 31); labels in {0, 1}."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer()
+    datasets = require("sklearn.datasets", extra="data", feature="the breast-cancer data set")
+    bunch = datasets.load_breast_cancer()
     x, y = bunch.data.astype(np.float64), bunch.target
     train, _, test = _split_indices(len(x), (0.0, test_fraction), seed)
     mean, std = x[train].mean(0), x[train].std(0)
@@ -98,9 +98,8 @@ def diabetes(seed: int = 0) -> Splits:
     year, 25..346); 70/10/20 split. Features are standardised with the training split's
     statistics; targets ``y`` are float32 in their original units (standardise them in the model
     code and report errors in these units)."""
-    from sklearn.datasets import load_diabetes
-
-    bunch = load_diabetes(scaled=False)
+    datasets = require("sklearn.datasets", extra="data", feature="the diabetes data set")
+    bunch = datasets.load_diabetes(scaled=False)
     x, y = bunch.data.astype(np.float64), bunch.target.astype(np.float32)
     train, valid, test = _split_indices(len(x), (0.1, 0.2), seed)
     mean, std = x[train].mean(0), x[train].std(0)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from reparam._optional import require
 from reparam.cli.app import app
 
 
@@ -21,6 +22,9 @@ def demo(
     from rich.console import Console
 
     from reparam.demo import DemoSettings, run_demo
+
+    require("matplotlib", extra="all", feature="the demo")
+    require("sklearn", extra="all", feature="the demo")
 
     console = Console()
     path = run_demo(out, DemoSettings.fast() if fast else DemoSettings(), console)

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor, nn
 
+from reparam._optional import pyplot, require
 from reparam.cli.app import train_app
 from reparam.data import Splits, load
 from reparam.models.bnn import build
@@ -138,10 +139,7 @@ def evaluate(model: nn.Module, config: Config, x: Tensor, y: Tensor, y_mean: flo
 
 
 def _plot_curves(records: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     epochs = [r["epoch"] for r in records]
@@ -162,10 +160,7 @@ def _plot_curves(records: list[dict], path: Path, title: str) -> None:
 def _plot_regression(
     model: nn.Module, config: Config, x: Tensor, y: Tensor, y_mean: float, y_std: float, path: Path
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     samples = 1 if config.estimator == "deterministic" else config.eval_samples
     model.eval()
@@ -360,6 +355,7 @@ def train_bnn(
         raise typer.BadParameter(f"--hidden must be comma-separated ints, got {hidden!r}.") from error
     if not widths or min(widths) < 1:
         raise typer.BadParameter(f"--hidden must be comma-separated positive ints, got {hidden!r}.")
+    require("matplotlib", extra="plots", feature="train bnn")
     torch.set_num_threads(max(1, threads))
     console = Console()
     names = CHOICES if estimator == "all" else (estimator,)

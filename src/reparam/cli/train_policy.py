@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from torch import nn
 
+from reparam._optional import require
 from reparam.baselines import Learned, LeaveOneOut, MovingAverage
 from reparam.baselines.base import Baseline
 from reparam.cli.app import train_app
@@ -426,6 +427,7 @@ def train_policy(
     threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a shared, busy machine)."),
 ) -> None:
     """Train a policy with the score function, pathwise or deterministic policy gradients."""
+    require("matplotlib", extra="plots", feature="train policy")
     options = PolicyOptions(
         out=str(out),
         env=env,

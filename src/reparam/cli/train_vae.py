@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from torch import Tensor
 
+from reparam._optional import require
 from reparam.cli.app import train_app
 from reparam.data import Splits, dynamic_binarize, load
 from reparam.estimators.registry import ESTIMATORS, make_estimator
@@ -341,6 +342,8 @@ def train_vae(
     threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a shared, busy machine)."),
 ) -> None:
     """Train a Gaussian VAE (ELBO, IWAE-k, STL, DReG, or score-function ELBO)."""
+    if plots:
+        require("matplotlib", extra="plots", feature="train vae (without --no-plots)")
     try:
         sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
     except ValueError as error:

@@ -9,16 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from reparam._optional import pyplot
 from reparam.models.vae import VAE
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _side(num_features: int) -> int:
@@ -42,7 +34,7 @@ def image_grid(rows: Tensor, columns: int) -> Tensor:
 
 
 def _save(grid: Tensor, path: Path, title: str) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
     axis.imshow(grid.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     axis.set_title(title)
@@ -74,7 +66,7 @@ def reconstruction_grid(model: VAE, x: Tensor, path: Path) -> Path:
 
 def learning_curves(records: list[dict[str, Any]], path: Path) -> Path:
     """Training loss (negative bound) and validation bound against steps."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4))
     steps = [r["step"] for r in records if "loss" in r]
     axis.plot(steps, [r["loss"] for r in records if "loss" in r], label="train: -bound (minibatch mean)")

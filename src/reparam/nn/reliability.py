@@ -6,6 +6,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from reparam._optional import pyplot
 from reparam.nn.metrics import calibration_bins
 
 
@@ -15,10 +16,7 @@ def reliability_diagram(
     """Plot accuracy against confidence per bin (a perfectly calibrated model lies on the
     diagonal), with each bin's share of examples below. ``probs`` may be a dict
     ``{name: probs}`` to overlay several models. Uses matplotlib's Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     series = probs if isinstance(probs, dict) else {"model": probs}
     path = Path(path)

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli
 
+from reparam._optional import pyplot, require
 from reparam.problems.base import ProblemInstance, register_problem
 
 TOY_ESTIMATORS: tuple[str, ...] = (
@@ -231,10 +232,7 @@ def optimisation_runs(
 
 
 def plot_runs(runs: list[Run], path, t: float) -> None:  # path: str | Path
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for run in runs:
@@ -284,6 +282,7 @@ def run_bernoulli_toy(request) -> None:  # request: CompareRequest
     variance against the closed forms (D=200, t=0.499; D=1, t=0.45/0.499) and optimisation runs."""
     from pathlib import Path
 
+    require("rich", extra="cli", feature="the bernoulli-toy runner")
     from rich.console import Console
     from rich.table import Table
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, fields
 
+from reparam._optional import require
 from reparam.problems.base import CompareRequest, register_runner
 
 _INT_OPTIONS = ("steps", "record_every", "variance_repeats", "batch_size", "seed", "eval_samples")
@@ -51,6 +52,7 @@ def run_logistic_regression(request: CompareRequest) -> None:
     """Bayesian logistic regression study (Mohamed et al. 2020, sec. 8): estimators x control
     variates, ELBO / KL / accuracy / gradient variance through training (-O short=1 for a quick run)."""
     import torch
+    require("rich", extra="cli", feature="the logistic-regression runner")
     from rich.console import Console
     from rich.table import Table
 

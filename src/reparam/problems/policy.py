@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
+from reparam._optional import require
 from reparam.models.policy.horizon import ESTIMATORS, HorizonVariance, horizon_variance
 from reparam.models.policy.lqr import LQR
 from reparam.models.policy.pendulum import Pendulum
@@ -88,6 +89,7 @@ def to_markdown(results: dict[str, HorizonVariance]) -> str:
 @register_runner("policy-horizon")
 def policy_horizon(request: CompareRequest) -> None:
     """Policy-gradient variance against horizon: pathwise vs score function (LQR, pendulum)."""
+    require("rich", extra="cli", feature="the policy-horizon runner")
     from rich.console import Console
     from rich.markdown import Markdown
 

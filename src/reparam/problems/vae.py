@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from reparam._optional import pyplot, require
 from reparam.baselines import LeaveOneOut
 from reparam.data import digits
 from reparam.estimators.score_function import ScoreFunction
@@ -162,10 +163,7 @@ def to_markdown(results: list[GradientStats]) -> str:
 
 
 def plot(results: list[GradientStats], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     names = list(dict.fromkeys(r.variant for r in results))
@@ -194,6 +192,7 @@ def plot(results: list[GradientStats], path: Path) -> Path:
 @register_runner("vae-snr")
 def run(request: CompareRequest) -> None:
     """Encoder-gradient SNR through VAE training: ELBO, IWAE-k, STL, DReG; score function vs pathwise."""
+    require("rich", extra="cli", feature="the vae-snr runner")
     from rich.console import Console
     from rich.table import Table
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from reparam._optional import pyplot
 from reparam.data import digits
 from reparam.nn import ESTIMATORS, BayesLinear, ELBOLoss, bayesian_modules
 
@@ -113,10 +114,7 @@ def step_seconds(
 
 
 def plot(panels: dict[str, dict[str, list[float]]], batch_sizes: tuple[int, ...], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2))
     for axis, (title, results) in zip(axes, panels.items(), strict=True):

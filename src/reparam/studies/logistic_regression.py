@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from reparam._optional import pyplot
 from reparam.baselines import DeltaMethod, MovingAverage
 from reparam.data import Splits, breast_cancer
 from reparam.estimators.base import Estimator, evaluations
@@ -477,10 +478,7 @@ def to_markdown(result: StudyResult) -> str:
 def plot(result: StudyResult, path: Path) -> Path:
     """A figure like the paper's: ELBO, KL, accuracy and gradient variance (mean, max) against
     steps for every configuration, plus the sampler comparison."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     panels = [

@@ -9,16 +9,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from reparam._optional import require
+
 MAX_STEPS = 500  # CartPole-v1 truncates episodes at 500 steps; "solved" is an average >= 475
 
 
 def make_cartpole(num_envs: int) -> Any:
     """``num_envs`` CartPole-v1 environments stepped together in numpy (gymnasium's
     ``CartPoleVectorEnv``); needs the ``rl`` extra (``pip install reparam[rl]``)."""
-    try:
-        import gymnasium as gym
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("CartPole needs gymnasium: pip install 'reparam[rl]'.") from error
+    gym = require("gymnasium", extra="rl", feature="CartPole")
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
     return gym.make_vec("CartPole-v1", num_envs=num_envs, vectorization_mode="vector_entry_point")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reparam._optional import pyplot
 from reparam.models.policy.horizon import HorizonVariance
 
 LABELS = {
@@ -13,15 +14,6 @@ LABELS = {
     "score-function": "score function, episode return, LOO baseline",
     "score-function-rtg": "score function, reward-to-go, LOO baseline",
 }
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def returns_plot(
@@ -34,7 +26,7 @@ def returns_plot(
     """Learning curve: CartPole episode return against environment steps (with the mean of
     the last 100 episodes), or the mean episode cost against updates for the control tasks
     (``target``: the optimal cost or the solved threshold, drawn as a dashed line)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     if env == "cartpole":
         x = [r["env_steps"] for r in records]
@@ -66,7 +58,7 @@ def returns_plot(
 
 def horizon_plot(results: dict[str, HorizonVariance], path: str | Path) -> Path:
     """Variance of one gradient estimate of ``J_T / T`` against the horizon, one panel per task."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.0), squeeze=False)
     for ax, (task, result) in zip(axes[0], results.items(), strict=True):
         for name, values in result.variance.items():
