@@ -124,3 +124,22 @@ def test_estimator_that_does_not_support_q() -> None:
     q = Gamma(torch.tensor(2.0), torch.tensor(1.0))
     with pytest.raises(TypeError, match="does not support Gamma"):
         rp.expect(lambda z: z, q, rp.MeasureValued())
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])
+def test_non_floating_costs_are_refused_with_the_fix(dtype) -> None:
+    q = Normal(torch.zeros(2, requires_grad=True), 1.0)
+    for estimator in (rp.Pathwise(), rp.ScoreFunction()):
+        pattern = rf"costs of dtype {dtype}; return real floating costs.*\.float\(\)"
+        with pytest.raises(TypeError, match=pattern):
+            rp.expect(lambda z: (z > 0).to(dtype), q, estimator, num_samples=4)
+
+
+def test_estimator_returning_a_non_tensor_is_named() -> None:
+    q = Normal(torch.zeros(2, requires_grad=True), 1.0)
+
+    def lazy(f, q, num_samples):
+        return 3.0
+
+    with pytest.raises(TypeError, match=r"estimator <function .*lazy.* returned float, not a torch.Tensor"):
+        rp.expect(lambda z: z, q, lazy)

@@ -51,6 +51,19 @@ def validate_arguments(f: object, q: object, estimator: object, num_samples: obj
         )
 
 
+def check_surrogate(result: object, estimator: object) -> Tensor:
+    """``result`` if the estimator returned a tensor; else a ``TypeError`` naming the estimator
+    and what it must return."""
+    if not isinstance(result, Tensor):
+        raise TypeError(
+            f"estimator {estimator!r} returned {type(result).__name__}, not a torch.Tensor; an "
+            "estimator(f, q, num_samples) must return the surrogate tensor (shaped like the costs "
+            "without the sample dim) whose value is the Monte Carlo estimate and whose gradient "
+            "is the gradient estimate, e.g. `return f(q.rsample((num_samples,))).mean(0)`."
+        )
+    return result
+
+
 def expect(
     f: CostFn,
     q: Distribution,
@@ -81,4 +94,4 @@ def expect(
     """
     validate_arguments(f, q, estimator, num_samples)
     chosen = default_estimator(q, num_samples) if estimator is None else estimator
-    return chosen(f, q, num_samples)
+    return check_surrogate(chosen(f, q, num_samples), chosen)

@@ -169,3 +169,37 @@ def test_default_pathwise_unchanged() -> None:
     torch.manual_seed(1)
     b = q.rsample((5,)).sum(-1).mean(0)
     assert torch.equal(a, b)
+
+
+SAMPLERS = [rp.Antithetic(), rp.Stratified(), rp.QMC(), rp.ImportanceSampling()]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3), (1,), (2, 1), (1, 1)])
+def test_empty_and_size_one_batch_dims(sampler: object, shape: tuple[int, ...]) -> None:
+    # Size-0 dims give empty, correctly shaped values and gradients; size-1 dims behave like
+    # any other size (f(z) = z: the value is the mean sample and d/dloc of its sum is 1 each).
+    loc = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    for estimator in (rp.Pathwise(sampling=sampler), rp.ScoreFunction(sampling=sampler)):
+        loc.grad = None
+        value = rp.expect(lambda z: z, Normal(loc, 1.0), estimator, num_samples=4)
+        value.sum().backward()
+        assert value.shape == shape and loc.grad is not None and loc.grad.shape == shape
+        assert torch.isfinite(value).all() and torch.isfinite(loc.grad).all()
+        if isinstance(estimator, rp.Pathwise) and not isinstance(sampler, rp.ImportanceSampling):
+            assert torch.allclose(loc.grad, torch.ones_like(loc))  # exact: dz/dloc = 1
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS[:3], ids=lambda s: type(s).__name__)
+def test_unsupported_q_names_sampler_distribution_and_alternative(sampler: object) -> None:
+    # InverseGamma is a transformed Gamma: it declares icdf, but Gamma has none.
+    q = rp.distributions.InverseGamma(torch.tensor(3.0, requires_grad=True), torch.tensor(1.0))
+    pattern = rf"sampling={type(sampler).__name__}\(\) needs .* InverseGamma has none.*Drop sampling="
+    with pytest.raises(TypeError, match=pattern):
+        rp.expect(lambda z: z, q, rp.Pathwise(sampling=sampler), num_samples=4)
+    wrapped = rp.distributions.Implicit(torch.distributions.Gamma(torch.tensor(3.0), torch.tensor(1.0)))
+    with pytest.raises(TypeError, match=r"Implicit has none.*Drop sampling="):  # icdf raises inside
+        rp.expect(lambda z: z, wrapped, rp.Pathwise(sampling=sampler), num_samples=4)
+    independent = Independent(torch.distributions.Gamma(torch.ones(2), torch.ones(2)), 1)
+    with pytest.raises(TypeError, match=rf"sampling={type(sampler).__name__}\(\) needs .* Gamma has none"):
+        rp.expect(lambda z: z.sum(-1), independent, rp.Pathwise(sampling=sampler), num_samples=4)

@@ -39,6 +39,7 @@ from torch import Tensor
 from torch.distributions import Distribution, Independent
 
 from reparam.estimators.base import CostFn, Estimator, evaluations
+from reparam.expect import check_surrogate
 
 QLike = Distribution | Callable[[], Distribution]
 
@@ -49,9 +50,11 @@ _BUDGET = 2**22
 
 @dataclass
 class Draws:
-    """Per-estimate gradients of one chunk: one tensor ``(chunk, *param.shape)`` per param."""
+    """Per-estimate gradients of one chunk: one tensor ``(chunk, *param.shape)`` per param, and
+    per param whether the estimate reached it at all (``False``: autograd found no path)."""
 
     grads: list[Tensor]
+    reached: list[bool]
 
 
 def build_q(q: QLike) -> Distribution:
@@ -188,11 +191,12 @@ def _zeros_like_batched(params: Sequence[Tensor], rows: int) -> list[Tensor]:
     return [torch.zeros(rows, *p.shape, dtype=p.dtype, device=p.device) for p in params]
 
 
-def _fill(grads: Sequence[Tensor | None], params: Sequence[Tensor], rows: int) -> list[Tensor]:
-    return [
+def _fill(grads: Sequence[Tensor | None], params: Sequence[Tensor], rows: int) -> Draws:
+    filled = [
         torch.zeros(rows, *p.shape, dtype=p.dtype, device=p.device) if g is None else g.detach()
         for g, p in zip(grads, params, strict=True)
     ]
+    return Draws(filled, [g is not None for g in grads])
 
 
 def batched_linear(
@@ -202,7 +206,7 @@ def batched_linear(
     other than through ``q``'s tensors (then use :func:`batched_dense`)."""
     q_big = q.expand(torch.Size((rows, *q.batch_shape)))
     leaves, originals = _replace_with_leaves(q, q_big)
-    surrogate = _flat_sum(estimator(merged_f(f, rows), q_big, num_samples), rows)
+    surrogate = _flat_sum(check_surrogate(estimator(merged_f(f, rows), q_big, num_samples), estimator), rows)
     if not leaves:
         return None
     grads = torch.autograd.grad(surrogate.sum(), [*leaves, *params], allow_unused=True)
@@ -216,7 +220,7 @@ def batched_linear(
     per_param = torch.autograd.grad(
         originals, list(params), cotangents, retain_graph=True, allow_unused=True, is_grads_batched=True
     )
-    return Draws(_fill(per_param, params, rows))
+    return _fill(per_param, params, rows)
 
 
 def batched_dense(
@@ -224,30 +228,33 @@ def batched_dense(
 ) -> Draws:
     """``rows`` estimates by one forward pass and a batched backward with identity cotangents."""
     q_big = q.expand(torch.Size((rows, *q.batch_shape)))
-    surrogate = _flat_sum(estimator(merged_f(f, rows), q_big, num_samples), rows)
+    surrogate = _flat_sum(check_surrogate(estimator(merged_f(f, rows), q_big, num_samples), estimator), rows)
     eye = torch.eye(rows, dtype=surrogate.dtype, device=surrogate.device)
     grads = torch.autograd.grad(
         surrogate, list(params), eye, retain_graph=True, allow_unused=True, is_grads_batched=True
     )
-    return Draws(_fill(grads, params, rows))
+    return _fill(grads, params, rows)
 
 
 def one_estimate(
     estimator: Estimator, f: CostFn, q: Distribution, params: Sequence[Tensor], num_samples: int
-) -> list[Tensor]:
-    """One estimate's gradient (the sum of the surrogate differentiated), as in a training step."""
-    surrogate = estimator(f, q, num_samples)
+) -> Draws:
+    """One estimate's gradient (the sum of the surrogate differentiated), as in a training step;
+    a :class:`Draws` of one row."""
+    surrogate = check_surrogate(estimator(f, q, num_samples), estimator)
+    if not surrogate.requires_grad:  # no path to any parameter (e.g. a cost constant in z)
+        return _fill([None] * len(params), params, 1)
     grads = torch.autograd.grad(surrogate.sum(), list(params), retain_graph=True, allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g.detach() for g, p in zip(grads, params, strict=True)]
+    return _fill([None if g is None else g.unsqueeze(0) for g in grads], params, 1)
 
 
 def timed_estimate(
     estimator: Estimator, f: CostFn, q: QLike, params: Sequence[Tensor], num_samples: int
-) -> tuple[list[Tensor], float]:
+) -> tuple[Draws, float]:
     """One estimate (building ``q`` if it is a callable) and its wall time in seconds."""
     start = time.perf_counter()
-    grads = one_estimate(estimator, f, build_q(q), params, num_samples)
-    return grads, time.perf_counter() - start
+    draws = one_estimate(estimator, f, build_q(q), params, num_samples)
+    return draws, time.perf_counter() - start
 
 
 def try_copy(estimator: Estimator, params: Sequence[Tensor]) -> Estimator:

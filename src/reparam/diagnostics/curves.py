@@ -103,8 +103,21 @@ def variance_curves(
     Plot it against samples, evaluations of ``f`` or wall time to see which estimator wins at
     equal cost (Mohamed et al., JMLR 2020, section 8).
     """
-    if not num_samples or any(int(n) < 1 for n in num_samples):
-        raise ValueError(f"num_samples must be a non-empty list of ints >= 1, got {list(num_samples)!r}.")
+    if isinstance(num_samples, int):
+        num_samples = (num_samples,)
+    counts = list(num_samples) if isinstance(num_samples, Sequence) else []
+    if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
+        raise ValueError(
+            f"num_samples must be a non-empty list of ints >= 1, got {num_samples!r}; e.g. "
+            "num_samples=(1, 2, 4, 8, 16, 32)."
+        )
+    if not isinstance(estimators, Mapping) or not estimators:
+        raise TypeError(
+            "estimators must be a non-empty dict of label -> estimator, e.g. "
+            "{'pathwise': rp.Pathwise(), 'reinforce': rp.ScoreFunction()}."
+        )
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
+        raise ValueError(f"repeats must be an int >= 2, got {repeats!r}; e.g. repeats=1000.")
     points = []
     for name, est in estimators.items():
         low = int(getattr(est, "min_samples", 1))

@@ -143,8 +143,9 @@ def _draw_batched(
     num_samples: int,
     repeats: int,
     requested: int | None,
-) -> tuple[_Moments, str]:
+) -> tuple[_Moments, str, list[bool]]:
     moments = _Moments(params)
+    reached = [False] * len(params)
     mode = "batched"
     first = _engine.build_q(q)
     size = _engine.chunk_size(estimator, first, num_samples, repeats, False, requested)
@@ -161,7 +162,56 @@ def _draw_batched(
         if draws is None:
             draws = _engine.batched_dense(estimator, f, built, params, num_samples, rows)
         moments.add(draws.grads)
-    return moments, mode
+        reached = [a or b for a, b in zip(reached, draws.reached, strict=True)]
+    return moments, mode, reached
+
+
+def _draw(
+    chosen: Estimator,
+    f: CostFn,
+    q: QLike,
+    params: list[Tensor],
+    num_samples: int,
+    repeats: int,
+    vectorize: bool,
+    chunk_size: int | None,
+    timing_repeats: int,
+) -> tuple[_Moments, str, str, list[float], list[bool]]:
+    """``repeats`` estimates, batched where possible: their moments, the method, a note on
+    why the loop was used, wall times of single estimates, and which params they reached."""
+    moments: _Moments | None = None
+    method, note = "loop", ""
+    times: list[float] = []
+    reached: list[bool] = []
+    if not vectorize:
+        note = "vectorize=False"
+    elif _engine.is_stateful(chosen):
+        note = f"{chosen!r} keeps state between calls, so it sees one estimate at a time"
+    else:
+        worker = _engine.try_copy(chosen, params)
+        try:
+            moments, method, reached = _draw_batched(worker, f, q, params, num_samples, repeats, chunk_size)
+        except Exception as error:  # any failure of the batched form: loop instead
+            moments, method = None, "loop"
+            note = f"batched estimates failed ({type(error).__name__}: {str(error)[:160]}); looped"
+        if moments is not None:
+            for _ in range(timing_repeats + 1):
+                times.append(_engine.timed_estimate(worker, f, q, params, num_samples)[1])
+            times = times[1:]
+    if moments is None:
+        moments = _Moments(params)
+        reached = [False] * len(params)
+        pending: list[list[Tensor]] = []
+        for i in range(repeats):
+            draws, seconds = _engine.timed_estimate(chosen, f, q, params, num_samples)
+            reached = [a or b for a, b in zip(reached, draws.reached, strict=True)]
+            pending.append([g[0] for g in draws.grads])
+            times.append(seconds)
+            if len(pending) == 256 or i == repeats - 1:  # fold in stacked batches: fewer small ops
+                moments.add([torch.stack(column) for column in zip(*pending, strict=True)])
+                pending = []
+
+    return moments, method, note, times, reached
 
 
 def gradient_stats(
@@ -223,39 +273,45 @@ def gradient_stats(
     validate_arguments(f, first_q, chosen, num_samples)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
         raise ValueError(f"repeats must be an int >= 2, got {repeats!r}; e.g. repeats=2000.")
+    if isinstance(timing_repeats, bool) or not isinstance(timing_repeats, int) or timing_repeats < 1:
+        raise ValueError(
+            f"timing_repeats must be an int >= 1 (single estimates timed for `seconds`), got "
+            f"{timing_repeats!r}; e.g. timing_repeats=5."
+        )
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise ValueError(
+            f"chunk_size must be None (automatic) or an int >= 1 (estimates per batched call), "
+            f"got {chunk_size!r}."
+        )
     exact_t = _exact(exact, param_list)
     cost = evaluations(chosen, first_q, num_samples)
     q_source: QLike = first_q if isinstance(q, torch.distributions.Distribution) else q
 
-    moments: _Moments | None = None
-    method, note = "loop", ""
-    times: list[float] = []
-    if not vectorize:
-        note = "vectorize=False"
-    elif _engine.is_stateful(chosen):
-        note = f"{chosen!r} keeps state between calls, so it sees one estimate at a time"
-    else:
-        worker = _engine.try_copy(chosen, param_list)
-        try:
-            moments, method = _draw_batched(worker, f, q_source, param_list, num_samples, repeats, chunk_size)
-        except Exception as error:  # any failure of the batched form: loop instead
-            moments, method = None, "loop"
-            note = f"batched estimates failed ({type(error).__name__}: {str(error)[:160]}); looped"
-        if moments is not None:
-            for _ in range(timing_repeats + 1):
-                times.append(_engine.timed_estimate(worker, f, q_source, param_list, num_samples)[1])
-            times = times[1:]
-    if moments is None:
-        moments = _Moments(param_list)
-        pending: list[list[Tensor]] = []
-        for i in range(repeats):
-            grads, seconds = _engine.timed_estimate(chosen, f, q_source, param_list, num_samples)
-            pending.append(grads)
-            times.append(seconds)
-            if len(pending) == 256 or i == repeats - 1:  # fold in stacked batches: fewer small ops
-                moments.add([torch.stack(column) for column in zip(*pending, strict=True)])
-                pending = []
+    try:
+        moments, method, note, times, reached = _draw(
+            chosen, f, q_source, param_list, num_samples, repeats, vectorize, chunk_size, timing_repeats
+        )
+    except RuntimeError as error:
+        if "backward through the graph a second time" not in str(error):
+            raise
+        raise RuntimeError(
+            "gradient_stats could not differentiate through q: its graph was freed by an earlier "
+            "backward() (e.g. `rp.expect(f, q).backward()` before this call). Pass a factory that "
+            "rebuilds q on each call, q=lambda: Normal(loc, scale), or rebuild q after backward()."
+        ) from error
+    unused = [i for i, flag in enumerate(reached) if not flag]
+    if unused:
+        shapes = ", ".join(f"params[{i}] (shape {tuple(param_list[i].shape)})" for i in unused)
+        raise ValueError(
+            f"no gradient reaches {shapes}: q (and f) do not depend on them (or the estimate is "
+            "constant), so their variance would be a meaningless 0. Pass only tensors q is built "
+            "from (e.g. params=[loc, log_scale] for q=Normal(loc, log_scale.exp())), or build q "
+            "from these tensors."
+        )
 
+    mean = tuple(moments.mean)
     mean = tuple(moments.mean)
     variance = tuple(m2 / (moments.count - 1) for m2 in moments.m2)
     if not all(bool(torch.isfinite(t).all()) for t in (*mean, *variance)):

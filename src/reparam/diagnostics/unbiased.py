@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
 
 from reparam.diagnostics import _format
 from reparam.diagnostics._engine import QLike
@@ -74,7 +76,14 @@ class UnbiasedReport:
         return "\n".join(lines)
 
 
-def check_unbiased(
+def _looks_like_q(obj: object) -> bool:
+    """A distribution or a zero-argument factory of one (not a tensor, a list or a module)."""
+    if isinstance(obj, Distribution):
+        return True
+    return callable(obj) and not isinstance(obj, (Tensor, torch.nn.Module))
+
+
+def _legacy(
     estimator: Estimator,
     f: CostFn,
     q: QLike,
@@ -85,6 +94,37 @@ def check_unbiased(
     threshold: float = 5.0,
     param_names: Sequence[str] | None = None,
     vectorize: bool = True,
+) -> dict[str, object]:
+    """The first order of arguments, ``check_unbiased(estimator, f, q, params, exact, ...)``,
+    still accepted: its arguments as keywords of the current signature."""
+    return dict(
+        f=f, q=q, params=params, estimator=estimator, exact=exact, num_samples=num_samples,
+        repeats=repeats, threshold=threshold, param_names=param_names, vectorize=vectorize,
+    )  # fmt: skip
+
+
+def check_unbiased(*args: object, **kwargs: object) -> UnbiasedReport:
+    """Dispatch between the current argument order (that of :func:`gradient_stats`) and the
+    first one, ``(estimator, f, q, params, exact, ...)``, recognised by a distribution (or a
+    factory of one) as the third positional argument."""
+    if len(args) >= 3 and _looks_like_q(args[2]):
+        return _check_unbiased(**_legacy(*args, **kwargs))  # type: ignore[arg-type]
+    return _check_unbiased(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def _check_unbiased(
+    f: CostFn,
+    q: QLike,
+    params: Sequence[Tensor] | Tensor,
+    estimator: Estimator | None = None,
+    num_samples: int = 1,
+    repeats: int = 4000,
+    exact: ExactLike | None = None,
+    vectorize: bool = True,
+    chunk_size: int | None = None,
+    timing_repeats: int = 5,
+    threshold: float = 5.0,
+    param_names: Sequence[str] | None = None,
 ) -> UnbiasedReport:
     r"""Test an estimator (anything following the ``Estimator`` protocol, yours too) against an
     exact gradient.
@@ -100,10 +140,14 @@ def check_unbiased(
     of ``b`` is flagged once ``|b| > 5`` standard errors (so more repeats detect smaller biases).
     Heavy-tailed estimates make the normal approximation optimistic: use more repeats then.
 
+    The arguments are those of :func:`gradient_stats` (same order, same keywords) plus
+    ``threshold`` and ``param_names``; the first order, ``check_unbiased(estimator, f, q,
+    params, exact, ...)``, is still accepted.
+
     Args:
-        estimator: the estimator to test.
-        f, q, params, num_samples, repeats, vectorize: as for :func:`gradient_stats`.
-        exact: the exact gradient (one tensor or float per parameter).
+        f, q, params, estimator, num_samples, repeats, vectorize, chunk_size, timing_repeats:
+            as for :func:`gradient_stats` (``estimator=None`` tests the one ``rp.expect`` picks).
+        exact: the exact gradient (one tensor or float per parameter); required.
         threshold: the ``|z|`` that fails the check.
         param_names: labels for the report.
 
@@ -111,7 +155,7 @@ def check_unbiased(
         An :class:`UnbiasedReport` (truthy when passed; ``print`` it for the details).
 
     Example:
-        >>> report = rp.check_unbiased(MyEstimator(), lambda x: x**2, Normal(mu, 1.0), [mu],
+        >>> report = rp.check_unbiased(lambda x: x**2, Normal(mu, 1.0), [mu], MyEstimator(),
         ...                            exact=[2 * mu.detach()])
         >>> assert report.passed, str(report)
     """
@@ -122,7 +166,16 @@ def check_unbiased(
     if not threshold > 0:
         raise ValueError(f"threshold must be positive, got {threshold}; 5.0 is a good default.")
     stats = gradient_stats(
-        f, q, params, estimator, num_samples=num_samples, repeats=repeats, exact=exact, vectorize=vectorize
+        f,
+        q,
+        params,
+        estimator,
+        num_samples=num_samples,
+        repeats=repeats,
+        exact=exact,
+        vectorize=vectorize,
+        chunk_size=chunk_size,
+        timing_repeats=timing_repeats,
     )
     assert stats.bias is not None and stats.exact is not None
     param_list = [params] if isinstance(params, Tensor) else list(params)
@@ -150,3 +203,7 @@ def check_unbiased(
         stats=stats,
         names=names,
     )
+
+
+check_unbiased.__doc__ = _check_unbiased.__doc__
+check_unbiased.__signature__ = inspect.signature(_check_unbiased)  # type: ignore[attr-defined]

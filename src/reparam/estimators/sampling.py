@@ -41,6 +41,7 @@ from torch.distributions import (
     LowRankMultivariateNormal,
     MultivariateNormal,
     Normal,
+    TransformedDistribution,
 )
 
 Transform = Callable[[Tensor], Tensor]
@@ -84,7 +85,14 @@ def _low_rank(q: LowRankMultivariateNormal) -> NoiseTransform:
 
 
 def _has_icdf(q: Distribution) -> bool:
-    return type(q).icdf is not Distribution.icdf and q.event_shape == torch.Size()
+    """Whether ``q`` is univariate with an ``icdf`` that is implemented all the way down: a
+    ``TransformedDistribution`` (``LogNormal``, ``InverseGamma``, ...) inverts through its base,
+    so ``InverseGamma`` (a transformed ``Gamma``, which has no ``icdf``) does not qualify."""
+    if q.event_shape != torch.Size():
+        return False
+    if isinstance(q, TransformedDistribution):
+        return _has_icdf(q.base_dist)
+    return type(q).icdf is not Distribution.icdf
 
 
 def _inverse_cdf(q: Distribution) -> NoiseTransform:
@@ -104,19 +112,30 @@ TRANSFORMS: dict[type, Callable[[Distribution], NoiseTransform]] = {
 }
 
 
-def noise_transform(q: Distribution) -> NoiseTransform:
-    """The standard-normal reparameterization of ``q`` used by the samplers."""
+def _unsupported(q: Distribution, sampler: object | None) -> TypeError:
+    """The error for a ``q`` the samplers cannot transform: names the sampler, ``q`` and the
+    alternatives."""
+    supported = ", ".join(k.__name__ for k in TRANSFORMS if k is not Independent)
+    who = "sampling= options need" if sampler is None else f"sampling={sampler!r} needs"
+    return TypeError(
+        f"{who} a known transform of standard normal noise, and {type(q).__name__} has none "
+        f"(supported: {supported}, Independent of them, and univariate distributions whose icdf "
+        f"is implemented). Drop sampling= for this q (plain i.i.d. samples), e.g. "
+        "rp.Pathwise() or rp.ScoreFunction() without sampling=."
+    )
+
+
+def noise_transform(q: Distribution, sampler: object | None = None) -> NoiseTransform:
+    """The standard-normal reparameterization of ``q`` used by the samplers (``sampler`` only
+    names the sampler in the error for an unsupported ``q``)."""
+    if type(q) is Independent:
+        return noise_transform(q.base_dist, sampler)
     builder = TRANSFORMS.get(type(q))
     if builder is not None:
         return builder(q)
     if _has_icdf(q):
         return _inverse_cdf(q)
-    supported = ", ".join(k.__name__ for k in TRANSFORMS)
-    raise TypeError(
-        f"sampling= options need a known transform of standard normal noise, and "
-        f"{type(q).__name__} has none (supported: {supported}, Independent of them, and univariate "
-        "distributions with icdf). Drop sampling= (plain i.i.d. sampling) for this q."
-    )
+    raise _unsupported(q, sampler)
 
 
 def _dtype(q: Distribution) -> torch.dtype:
@@ -212,7 +231,9 @@ class QMC:
     def noise(
         self, shape: torch.Size, num_samples: int, dtype: torch.dtype, device: torch.device
     ) -> tuple[Tensor, Tensor | None]:
-        dim = max(1, math.prod(shape))
+        dim = math.prod(shape)
+        if dim == 0:  # an empty batch: no coordinates to draw
+            return torch.zeros((num_samples, *shape), dtype=dtype, device=device), None
         if dim > torch.quasirandom.SobolEngine.MAXDIM:
             raise ValueError(
                 f"QMC() draws Sobol points of dimension {dim}, above SobolEngine's maximum "
@@ -270,9 +291,12 @@ def draw(sampler: Sampler, q: Distribution, num_samples: int) -> tuple[Tensor, T
             f"sampling must be None or a sampler such as rp.Antithetic(), rp.Stratified(), "
             f"rp.QMC() or rp.ImportanceSampling(), got {type(sampler).__name__}."
         )
-    transform = noise_transform(q)
+    transform = noise_transform(q, sampler)
     eps, log_w = sampler.noise(transform.noise_shape, num_samples, _dtype(q), _device(q))
-    return transform.fn(eps), log_w
+    try:
+        return transform.fn(eps), log_w
+    except NotImplementedError:  # an icdf declared but not implemented further down
+        raise _unsupported(q, sampler) from None
 
 
 def weights_for(log_w: Tensor | None, costs: Tensor) -> Tensor | None:
