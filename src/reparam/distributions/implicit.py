@@ -26,6 +26,11 @@ class Implicit(ReparameterizedWrapper):
     library call) works. The derivative of ``F`` comes from autograd on ``dist.cdf``; the
     density from ``dist.log_prob``. All other methods delegate to ``dist``.
 
+    Higher derivatives (Hessians of expectations) are exact through third order: the sample is
+    a first-order link followed by one Newton step on ``F(z; theta) = u``, which needs ``cdf`` and
+    ``log_prob`` differentiable in ``z`` as well (see
+    :func:`reparam.distributions._surrogate.implicit_surrogate`); fourth and higher are not.
+
     Args:
         dist: a univariate continuous ``torch.distributions.Distribution`` (yours included)
             with ``sample``, ``log_prob`` and a ``cdf`` differentiable in its parameters.
@@ -42,10 +47,7 @@ class Implicit(ReparameterizedWrapper):
 
     def reparameterize(self, value: Tensor) -> Tensor:
         """Attach the implicit gradient ``-(dF/dtheta)/p`` to given samples ``value``."""
-        z0 = value.detach()
-        with torch.no_grad():
-            log_density = self.base_dist.log_prob(z0)
-        return implicit_surrogate(z0, self.base_dist.cdf(z0), log_density)
+        return implicit_surrogate(value, self.base_dist.cdf, log_density=self.base_dist.log_prob)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
