@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 import typer
+from seeds import seeded
 from typer.testing import CliRunner
 
 from reparam.cli import _register
@@ -17,7 +18,7 @@ from reparam.training import CHECKPOINT_FILE, METRICS_FILE, load_checkpoint
 
 
 def synthetic() -> Splits:
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seeded(0))
     x = torch.bernoulli(torch.full((300, 16), 0.3), generator=g)
     return Splits("synthetic", x[:200], x[200:250], x[250:])
 

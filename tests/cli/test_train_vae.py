@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from seeds import seeded
 from typer.testing import CliRunner
 
 from reparam.cli.app import app
@@ -159,7 +160,7 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
 
 def test_idx_folder_with_dynamic_binarization_trains_and_evaluates(tmp_path: Path) -> None:
     # An MNIST-format folder (10,000 validation rows are cut from the training images).
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seeded(0))
     folder = tmp_path / "idx"
     folder.mkdir()
     for prefix, n in (("train", 10100), ("t10k", 50)):

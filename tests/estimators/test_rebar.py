@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from seeds import seeded
 from torch.distributions import Bernoulli
 
 import reparam as rp
@@ -24,7 +25,7 @@ def test_parameters_receive_the_variance_gradient_whatever_the_loss_sign() -> No
     grads = []
     for scale in (1.0, -3.0):
         est = rp.REBAR()
-        torch.manual_seed(1)
+        torch.manual_seed(seeded(1))
         (scale * est(lambda b: (b - 0.45).pow(2).sum(-1), Bernoulli(logits=logits), 4)).backward()
         grads.append((est.log_temperature.grad.clone(), est.eta.grad.clone()))
         assert grads[-1][0] != 0 and grads[-1][1] != 0

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 from scipy import stats
+from seeds import seeded
 from torch.distributions import Bernoulli, Categorical, Exponential, Normal, Poisson
 
 import reparam as rp
@@ -51,7 +52,7 @@ def test_unbiased_categorical_with_interactions(unbiased) -> None:
     # Two categorical variables (K = 3) and a cost that couples them: f(a, b) = W[a, b]. Exact
     # gradient by enumerating all 9 outcomes. 20000 independent copies sit in one batch
     # (batch shape (R, 2), costs (1, R)), so each copy is one independent estimate.
-    torch.manual_seed(1)
+    torch.manual_seed(seeded(1))
     weights = torch.randn(3, 3, dtype=torch.float64)
     base = torch.randn(2, 3, dtype=torch.float64)
     logits = base.expand(20000, 2, 3).clone().requires_grad_()

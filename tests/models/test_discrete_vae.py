@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from seeds import seeded
 from torch.distributions import Bernoulli
 
 import reparam as rp
@@ -15,13 +16,13 @@ from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig, encoder_
 
 
 def tiny(arch: str = "linear", latent: int = 3, data_dim: int = 6) -> DiscreteVAE:
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     return DiscreteVAE(DiscreteVAEConfig(arch=arch, latent=latent, hidden=5, data_dim=data_dim)).double()
 
 
 def data(rows: int = 2, dim: int = 6) -> torch.Tensor:
     return torch.bernoulli(
-        torch.full((rows, dim), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(1)
+        torch.full((rows, dim), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(seeded(1))
     )
 
 
@@ -104,9 +105,9 @@ def test_importance_bound_approaches_log_marginal() -> None:
 
 def test_vimco_optimises_the_multi_sample_bound() -> None:
     model, x = tiny(), data()
-    torch.manual_seed(3)
+    torch.manual_seed(seeded(3))
     _, bound = model.loss(x, rp.VIMCO(), 5)
-    torch.manual_seed(3)
+    torch.manual_seed(seeded(3))
     q = model.posterior(x)
     b = q.sample((5,))
     log_w = model.log_joint(x, b) - q.log_prob(b).sum(-1)
@@ -117,7 +118,7 @@ def test_disarm_has_far_lower_encoder_variance_than_reinforce() -> None:
     # The papers' ordering on the real model: REINFORCE's encoder-gradient variance is orders of
     # magnitude above DisARM's (here > 10x with 30 draws each; the relative error of each
     # variance estimate is ~ sqrt(2/30) ~ 26%).
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     model = DiscreteVAE(DiscreteVAEConfig("linear", latent=20, data_dim=30))
     x = torch.bernoulli(torch.full((10, 30), 0.3))
     reinforce = encoder_gradient_variance(model, x, rp.ScoreFunction(), 1, 30)

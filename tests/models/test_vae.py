@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+from seeds import seeded
 from torch.distributions import MultivariateNormal
 
 import reparam as rp
@@ -21,7 +22,7 @@ from reparam.models import VAE, VAEConfig
 
 
 def linear_vae() -> VAE:
-    torch.manual_seed(4)
+    torch.manual_seed(seeded(4))
     model = VAE(input_dim=3, latent_dim=2, hidden=(), likelihood="gaussian").double()
     with torch.no_grad():
         model.log_scale.fill_(math.log(0.7))
@@ -47,7 +48,7 @@ def test_elbo_is_below_log_marginal_and_importance_sampling_converges_to_it() ->
     assert (mean + 5 * se < exact).all()
     # k = 5000 importance samples, chunked: within 5 standard errors of log p(x) per row, the
     # standard error estimated from 20 independent k = 5000 estimates.
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     estimates = model.log_marginal(x.repeat(20, 1), k=5000, chunk=700).reshape(20, 4)
     se = estimates.std(0) / math.sqrt(20)
     assert ((estimates.mean(0) - exact).abs() < 5 * se + 1e-3).all()

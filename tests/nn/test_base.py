@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from seeds import seeded
 from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
@@ -22,7 +23,7 @@ from reparam.nn.base import BayesLayer, inverse_softplus, random_sign
 
 def _randomise(layer: BayesLayer, seed: int) -> BayesLayer:
     """Means N(0, 0.5^2) and scales U(0.2, 0.8), so noise and means are of similar size."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seeded(seed))
     with torch.no_grad():
         layer.weight_mu.copy_(0.5 * torch.randn(layer.weight_mu.shape, generator=g))
         sigma = 0.2 + 0.6 * torch.rand(layer.weight_rho.shape, generator=g)
@@ -104,7 +105,7 @@ def test_single_input_preactivation_law(kind: str, estimator: str) -> None:
     factory, shape = LAYERS[kind]
     layer = _randomise(factory().double(), seed=1)
     layer.estimator = estimator
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seeded(2)), dtype=torch.float64)
     repeats = 4000
     with torch.no_grad():
         draws = repeat(lambda: _flat(layer(x))[0], repeats)  # (R, out, positions)
@@ -152,7 +153,7 @@ def test_gradient_of_expected_loss_unbiased(kind: str, estimator: str) -> None:
     factory, shape = LAYERS[kind]
     layer = _randomise(factory().double(), seed=4)
     layer.estimator = estimator
-    x = torch.randn((3, *shape[1:]), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    x = torch.randn((3, *shape[1:]), generator=torch.Generator().manual_seed(seeded(5)), dtype=torch.float64)
     names = [name for name, _ in layer.named_parameters()]
     exact = torch.autograd.grad(_exact_expected_cos(layer, x), list(layer.parameters()))
     repeats = 4000
@@ -167,7 +168,7 @@ def test_two_layer_network_gradients_agree_across_estimators() -> None:
     # No closed form for a tanh network, but each example's expected loss is the same under the
     # three estimators (each example sees weights distributed as q), so their mean gradients must
     # agree: z = (m_a - m_b) / sqrt(se_a^2 + se_b^2), |z| < 5 for every coordinate and pair.
-    torch.manual_seed(6)
+    torch.manual_seed(seeded(6))
     net = torch.nn.Sequential(BayesLinear(4, 6), torch.nn.Tanh(), BayesLinear(6, 2)).double()
     for layer in (net[0], net[2]):
         _randomise(layer, seed=7)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from seeds import seeded
 from torch import nn
 
 from reparam.nn import BayesConv1d, BayesConv2d, BayesLinear, NormalPrior, bayesianize
@@ -25,7 +26,7 @@ class Linear(nn.Module):
 
 
 def _model() -> nn.Sequential:
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     return nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"),
         nn.BatchNorm2d(4),

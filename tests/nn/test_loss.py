@@ -8,13 +8,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from seeds import seeded
 from torch import nn
 
 from reparam.nn import BayesLinear, ELBOLoss, kl_divergence
 
 
 def _data(n: int = 11, classes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seeded(0))
     return torch.randn(n, classes, generator=g, dtype=torch.float64), torch.randint(
         0, classes, (n,), generator=g
     )

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from seeds import seeded
 
 from reparam.nn import accuracy, calibration_bins, expected_calibration_error, negative_log_likelihood
 
@@ -37,7 +38,7 @@ def test_ece_by_hand() -> None:
 def test_calibrated_predictions_have_small_ece() -> None:
     # Labels drawn from the predicted probabilities are calibrated by construction: the ECE is a
     # sum of bin-wise sampling errors, O(sqrt(bins / N)); with N = 20000, 10 bins it is < 0.03.
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seeded(0))
     probs = torch.softmax(2 * torch.randn(20000, 4, generator=g), -1)
     labels = torch.multinomial(probs, 1, generator=g).squeeze(1)
     assert expected_calibration_error(probs, labels, num_bins=10) < 0.03

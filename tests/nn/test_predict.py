@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from scipy import stats
+from seeds import seeded
 from torch import nn
 
 from reparam.nn import BayesLinear, classification_uncertainty, predict_samples, regression_uncertainty
@@ -43,7 +44,7 @@ def test_extreme_logits_stay_finite() -> None:
 
 def test_regression_split_is_the_law_of_total_variance() -> None:
     # Mixture (1/S) sum_s N(mu_s, sigma_s^2): Var = E[sigma^2] + Var[mu] (population variance).
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seeded(0))
     outputs = torch.randn(6, 3, 2, generator=g, dtype=torch.float64)
     result = regression_uncertainty(outputs)
     mu = outputs[..., 0]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from seeds import seeded
 
 from reparam.problems import RUNNERS, CompareRequest
 from reparam.problems.policy import run_study, to_markdown
@@ -23,7 +24,7 @@ def test_runner_writes_table_and_figure(tmp_path: Path) -> None:
 
 
 def test_study_numbers_and_bad_options() -> None:
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     results = run_study([4], ["lqr"], ("pathwise", "score-function"), repeats=20, samples=2)
     variance = results["lqr"].variance
     assert variance["pathwise"][0] > 0 and variance["score-function"][0] > 0

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import torch
+from seeds import seeded
 
 from reparam.data import digits
 from reparam.studies.flipout_variance import gradient_variance, run, slope, trained_model
@@ -36,7 +37,7 @@ def test_shared_noise_variance_does_not_shrink_with_the_batch() -> None:
     splits = digits()
     x, y = splits.x_train, splits.y_train
     model = trained_model(x, y, steps=600)
-    fixed = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:512]
+    fixed = torch.randperm(len(x), generator=torch.Generator().manual_seed(seeded(0)))[:512]
     shared = gradient_variance(model, x, y, "reparam", 512, 60, fixed_batch=fixed)
     local = gradient_variance(model, x, y, "local", 512, 60, fixed_batch=fixed)
     assert shared > 4 * local

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from seeds import seeded
 from torch import Tensor
 from torch.distributions import Independent, MultivariateNormal, Normal
 
@@ -42,7 +43,7 @@ class Conjugate:
 
 
 def make_conjugate(n: int = 20, seed: int = 3) -> Conjugate:
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seeded(seed))
     dtype = torch.float64
     a = torch.tensor([[1.0, 0.5], [0.3, 0.8]], dtype=dtype)
     noise = 1.5

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from seeds import seeded
 
 import reparam as rp
 
@@ -58,7 +59,7 @@ def test_fit_with_minibatches(conjugate) -> None:
         lr=0.03,
         schedule="cosine",
         progress=False,
-        generator=torch.Generator().manual_seed(0),
+        generator=torch.Generator().manual_seed(seeded(0)),
     )
     assert torch.allclose(result.q.mean, conjugate.post_mean, atol=0.05)
     assert torch.allclose(result.q.covariance_matrix, conjugate.post_cov, atol=0.02)

@@ -20,6 +20,7 @@ import math
 
 import pytest
 import torch
+from seeds import seeded
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 from reparam.vi.iwae import iwae_bound, log_weights
@@ -29,7 +30,7 @@ DTYPE = torch.float64
 
 
 def model() -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
+    g = torch.Generator().manual_seed(seeded(1))
     return {
         "W": torch.randn(D_X, D_Z, generator=g, dtype=DTYPE),
         "b": torch.randn(D_X, generator=g, dtype=DTYPE) * 0.3,
@@ -186,7 +187,7 @@ def test_value_is_the_same_for_every_gradient_and_bad_input_is_named() -> None:
     m = model()
     values = []
     for gradient in ("standard", "stl", "dreg"):
-        torch.manual_seed(3)
+        torch.manual_seed(seeded(3))
         values.append(bound_and_grads(m, 10, 4, gradient)[0])
     assert torch.equal(values[0], values[1]) and torch.equal(values[0], values[2])
     q = Normal(torch.zeros(2), torch.ones(2))

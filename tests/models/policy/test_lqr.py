@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from seeds import seeded
 
 from reparam.models.policy.lqr import LQR, expected_cost, spectral_radius
 from reparam.models.policy.trajectory import episode_cost
@@ -43,7 +44,7 @@ def test_optimum_is_riccati_gain_and_cost() -> None:
     # K* is a stationary point of J(., sigma) and every perturbation costs more.
     (grad,) = torch.autograd.grad(cost, K)
     assert float(grad.abs().max()) < 1e-8
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seeded(0))
     for _ in range(10):
         delta = 0.05 * torch.randn(K.shape, generator=generator, dtype=torch.float64)
         assert float(expected_cost(lqr, lqr.K_star + delta, sigma)) > lqr.optimal_cost(sigma)

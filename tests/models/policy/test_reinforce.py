@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from seeds import seeded
 from torch import nn
 
 from reparam.baselines import DeltaMethod, Learned, LeaveOneOut, MovingAverage
@@ -128,7 +129,7 @@ def _learned() -> Learned:
 @pytest.mark.parametrize("name", ["none", "leave-one-out", "moving-average", "learned"])
 def test_unbiased_against_enumeration(name: str) -> None:
     # |mean - exact| < 5 standard errors in every reachable coordinate (~ 12 coordinates).
-    torch.manual_seed(5)
+    torch.manual_seed(seeded(5))
     theta = torch.randn(T, STATES, ACTIONS, dtype=torch.float64) * 0.5
     moving = MovingAverage(0.5)
     moving(torch.tensor([1.0, 1.0], dtype=torch.float64), None, None, None)  # type: ignore[arg-type]

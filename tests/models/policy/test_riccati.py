@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from seeds import seeded
 
 from reparam.models.policy.riccati import optimal_gain, solve_discrete_riccati
 
 
 def _system(seed: int) -> tuple[torch.Tensor, ...]:
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seeded(seed))
     A = rng.normal(size=(3, 3)) * 0.6
     B = rng.normal(size=(3, 2))
     M = rng.normal(size=(3, 3))

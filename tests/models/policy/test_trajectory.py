@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from seeds import seeded
 
 from reparam.models.policy import LQR, TrajectoryDistribution, episode_cost, linear_gaussian_policy
 
@@ -45,11 +46,11 @@ def test_rsample_gradient_is_back_propagation_through_time() -> None:
     # With the noise fixed, the pathwise gradient of the episode cost must equal the gradient
     # of an explicit rollout u_t = -K x_t + sigma eps_t (checked against finite differences).
     task, policy, x0 = _setup()
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     q = TrajectoryDistribution(task, policy, x0)
     cost = episode_cost(task, x0, q.rsample()).sum()
     (grad,) = torch.autograd.grad(cost, policy.mean.K)
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     eps = [
         torch.distributions.Normal(torch.zeros(3, 1, dtype=torch.float64), 1.0).rsample() for _ in range(6)
     ]

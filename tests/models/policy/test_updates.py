@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from seeds import seeded
 
 from reparam.baselines import LeaveOneOut
 from reparam.models.policy import LQR, differentiable_update, expected_cost, linear_gaussian_policy
@@ -18,11 +19,11 @@ TOLERANCE = 0.02
 
 @pytest.mark.parametrize("method", ["pathwise", "reinforce", "reinforce-rtg", "deterministic"])
 def test_training_reaches_the_optimal_cost(method: str) -> None:
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     task = LQR(horizon=HORIZON)
     policy = linear_gaussian_policy(2, 1, SIGMA, learn_std=False)
     optimizer = torch.optim.Adam(policy.parameters(), lr=0.5)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seeded(0))
     start = float(expected_cost(task, policy.mean.K.detach().double(), SIGMA))
     for step in range(STEPS):
         for group in optimizer.param_groups:  # cosine decay from 0.5 to 0.025
