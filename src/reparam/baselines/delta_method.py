@@ -25,6 +25,7 @@ from torch.distributions import (
     Laplace,
     LogNormal,
     LowRankMultivariateNormal,
+    Multinomial,
     MultivariateNormal,
     NegativeBinomial,
     Normal,
@@ -60,6 +61,7 @@ _FINITE_MOMENTS: tuple[type[Distribution], ...] = (
     Geometric,
     NegativeBinomial,
     OneHotCategorical,
+    Multinomial,
 )
 # Families with no mean at all, whatever the parameters.
 _NO_MEAN: dict[type[Distribution], str] = {
@@ -145,14 +147,46 @@ def _hessian_blocks(total, point: Tensor, outer: int, inner: int) -> tuple[Tenso
     return value.detach(), gradient.detach().reshape(outer, inner), hessian
 
 
+def _event_covariance(q: Distribution) -> Tensor | None:
+    """The covariance of one event of ``q`` shaped ``(*base.batch_shape, d, d)`` (``base``:
+    ``q`` with its ``Independent`` wrappers taken off), or ``None`` when the event coordinates
+    are independent (univariate ``base``), so that the variances suffice."""
+    base = q
+    while isinstance(base, Independent):
+        base = base.base_dist
+    if base.event_shape == torch.Size():
+        return None
+    if isinstance(base, OneHotCategorical | Multinomial):
+        p = base.probs
+        cov = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+        if isinstance(base, Multinomial):
+            cov = base.total_count * cov
+    elif isinstance(base, Dirichlet):
+        total = base.concentration.sum(-1, keepdim=True)
+        m = base.concentration / total
+        cov = (torch.diag_embed(m) - m.unsqueeze(-1) * m.unsqueeze(-2)) / (total.unsqueeze(-1) + 1)
+    else:
+        try:
+            cov = base.covariance_matrix  # type: ignore[attr-defined]
+        except (AttributeError, NotImplementedError):
+            cov = None
+        if not isinstance(cov, Tensor) or len(base.event_shape) != 1:
+            raise ValueError(
+                f"DeltaMethod() needs the covariance of q's events, and {type(base).__name__} "
+                f"(event_shape {tuple(base.event_shape)}) has no covariance_matrix; {_ALTERNATIVE}."
+            )
+    d = base.event_shape[0]
+    return cov.expand(*base.batch_shape, d, d)
+
+
 def _trace_with_covariance(q: Distribution, hessian: Tensor, outer: int, inner: int) -> Tensor:
-    """``tr(H_e Sigma_e)`` per cost element: the full covariance for multivariate normals
-    (block diagonal over the batch dims inside a slice), the variances otherwise."""
-    covariance = getattr(q, "covariance_matrix", None) if hasattr(q, "_unbroadcasted_scale_tril") else None
+    """``tr(H_e Sigma_e)`` per cost element: the event covariance (block diagonal over the
+    independent events inside a slice) for multivariate ``q``, the variances otherwise."""
+    covariance = _event_covariance(q)
     if covariance is not None:
         d = covariance.shape[-1]
         blocks = inner // d
-        cov = covariance.expand((*q.batch_shape, d, d)).reshape(outer, blocks, d, d)
+        cov = covariance.reshape(outer, blocks, d, d)
         h = hessian.reshape(outer, blocks, d, blocks, d)
         diagonal_blocks = torch.diagonal(h, dim1=1, dim2=3).permute(0, 3, 1, 2)  # (outer, blocks, d, d)
         return (diagonal_blocks * cov.to(h.dtype)).sum((-1, -2, -3))
@@ -229,8 +263,9 @@ class DeltaMethod:
 
     and the estimator is
     :math:`\frac1N\sum_i (f(z_i) - \beta_i h(z_i))\nabla\log q(z_i) + \bar\beta\,\nabla\mathbb{E}_q[h]`.
-    :math:`\mathbb{E}_q[h]` needs only the mean and covariance of ``q`` (``covariance_matrix``
-    for multivariate normals, else ``variance`` as a diagonal), so any ``q`` with a
+    :math:`\mathbb{E}_q[h]` needs only the mean and covariance of ``q`` (the event covariance
+    for multivariate families: normals, ``OneHotCategorical``, ``Multinomial``, ``Dirichlet``,
+    ``Independent`` of them; ``variance`` as a diagonal for univariate ones), so any ``q`` with a
     differentiable mean and variance works. The coefficient
     :math:`\beta_i = \mathrm{Cov}(f, h)/\mathrm{Var}(h)` is estimated from the other samples of
     the batch (leave-one-out), which keeps the estimator unbiased; with fewer than 3 samples
