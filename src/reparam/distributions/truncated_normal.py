@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from numbers import Number
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -22,11 +22,6 @@ from reparam.distributions._normal_tails import (
 from reparam.distributions.inverse_cdf import open_uniform
 
 _Shape = torch.Size | tuple[int, ...]
-
-
-def _times(x: Tensor, weight: Tensor) -> Tensor:
-    """``x * weight`` with ``inf * 0 = 0`` (an infinite bound contributes nothing)."""
-    return torch.where(weight == 0, torch.zeros_like(weight), x * weight)
 
 
 def _log_space_quantile(u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor) -> Tensor:
@@ -85,56 +80,88 @@ def _standard_quantile(
     return torch.where(u <= 0, alpha, torch.where(u >= 1, beta, xi))
 
 
-class _InversionGrad(torch.autograd.Function):
-    r"""Returns the detached sample ``z0``; backward applies the closed-form derivatives of the
-    quantile in ``loc``, ``scale``, ``low``, ``high`` (and ``u`` when it requires grad), each
-    computed only if that input needs a gradient (see :class:`TruncatedNormal`).
+def _quantile_derivatives(
+    g: Tensor, g_xi: Tensor | None, u: Tensor, xi: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor,
+    scale: Tensor, needs: tuple[bool, ...],
+) -> list[Tensor | None]:
+    r"""Gradients for ``(loc, scale, low, high, u)`` of ``z = loc + scale xi`` with
+    ``xi = xi(alpha, beta, u)``, given ``g = dL/dz`` and ``g_xi = dL/dxi`` (or None), float64.
 
-    With ``F = u``: ``dz/dlow = (1 - u) phi(alpha)/phi(xi)``, ``dz/dhigh = u phi(beta)/phi(xi)``,
-    ``dz/dloc = 1 - dz/dlow - dz/dhigh``, ``dz/dscale = xi - alpha dz/dlow - beta dz/dhigh``,
-    ``dz/du = scale Z / phi(xi)``, all float64 and in log space.
+    ``dxi/dalpha = (1 - u) phi(alpha)/phi(xi)``, ``dxi/dbeta = u phi(beta)/phi(xi)``,
+    ``dxi/du = Z/phi(xi)``, chained through ``alpha = (low - loc)/scale``, ``beta = (high -
+    loc)/scale``. Plain torch operations: built with a graph (``create_graph``), they
+    differentiate again exactly, to every order. Infinite bounds contribute 0 (no ``inf * 0``).
+    """
+    need_loc, need_scale, need_low, need_high, need_u = needs
+    gs = g if g_xi is None else g + g_xi / scale  # dL/dxi / scale
+    d: list[Tensor | None] = [None] * 5
+    if need_loc or need_scale or need_low or need_high:
+        half_xi2 = 0.5 * xi * xi
+        sides = []
+        for bound, log_mass in ((alpha, torch.log1p(-u)), (beta, torch.log(u))):
+            safe, finite = finite_or_zero(bound)
+            ratio = torch.exp(log_mass + half_xi2 - 0.5 * safe * safe)
+            sides.append((safe, torch.where(finite, ratio, torch.zeros_like(ratio))))
+        (a_safe, d_low), (b_safe, d_high) = sides
+        d[2], d[3] = gs * d_low, gs * d_high
+        if need_loc:
+            d[0] = g - gs * (d_low + d_high)
+        if need_scale:
+            d[1] = g * xi - gs * (a_safe * d_low + b_safe * d_high)
+    if need_u:
+        d_u = scale * torch.exp(log_z - log_normal_pdf(xi))
+        d[4] = gs * torch.nan_to_num(d_u, posinf=torch.finfo(torch.float64).max)
+    return d
+
+
+class _InversionGrad(torch.autograd.Function):
+    r"""Returns the detached sample ``z0`` (and ``xi0``, float64); backward applies the
+    closed-form derivatives of the quantile in ``loc``, ``scale``, ``low``, ``high`` (and ``u``
+    when it requires grad), each computed only if that input needs a gradient (see
+    :class:`TruncatedNormal` and :func:`_quantile_derivatives`).
+
+    Higher derivatives: the standardised output ``xi`` is saved; under ``create_graph`` the
+    backward rebuilds ``alpha``, ``beta`` from the parameters and the derivatives from the saved
+    ``xi`` with differentiable operations, so differentiating again reaches ``xi``'s own
+    dependence on the parameters (back through this function): exact at every order.
     """
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx,
         z0: Tensor,
+        xi0: Tensor,
         saved: tuple[Tensor, ...],
         loc: Tensor,
         scale: Tensor,
         low: Tensor,
         high: Tensor,
         value: Tensor,
-    ) -> Tensor:
-        ctx.saved = saved  # type: ignore[attr-defined]
-        shapes = [(t.shape, t.dtype) for t in (loc, scale, low, high, value)]
-        ctx.params = shapes  # type: ignore[attr-defined]
-        return z0.view_as(z0)
+    ) -> tuple[Tensor, Tensor]:
+        return z0.view_as(z0), xi0.view_as(xi0)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        u, xi, alpha, beta, log_z, scale = ctx.saved  # type: ignore[attr-defined]
-        needs = ctx.needs_input_grad[2:]  # type: ignore[attr-defined]
-        need_loc, need_scale, need_low, need_high, need_u = needs
-        g = grad.double()
-        d: list[Tensor | None] = [None] * 5
-        if need_loc or need_scale or need_low or need_high:
-            half_xi2 = 0.5 * xi * xi
-            d_low = torch.exp(torch.log1p(-u) + half_xi2 - 0.5 * alpha * alpha)
-            d_high = torch.exp(torch.log(u) + half_xi2 - 0.5 * beta * beta)
-            d[2], d[3] = d_low, d_high
-            if need_loc:
-                d[0] = 1.0 - d_low - d_high
-            if need_scale:
-                d[1] = xi - _times(alpha, d_low) - _times(beta, d_high)
-        if need_u:
-            d_u = scale * torch.exp(log_z - log_normal_pdf(xi))
-            d[4] = torch.nan_to_num(d_u, posinf=torch.finfo(torch.float64).max)
-        out: list[Tensor | None] = [None, None]
-        params = ctx.params  # type: ignore[attr-defined]
-        for need, deriv, (shape, dtype) in zip(needs, d, params, strict=True):
-            out.append((g * deriv).sum_to_size(shape).to(dtype) if need and deriv is not None else None)
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        _, _, saved, loc, scale, low, high, value = inputs
+        ctx.saved = saved
+        ctx.params = [(t.shape, t.dtype) for t in (loc, scale, low, high, value)]
+        ctx.save_for_backward(loc, scale, low, high, value, output[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, grad_xi: Tensor | None) -> tuple[Tensor | None, ...]:
+        needs = tuple(ctx.needs_input_grad[3:])
+        if torch.is_grad_enabled():  # a graph for higher derivatives: rebuild from the inputs
+            loc, scale, low, high, value, xi = ctx.saved_tensors
+            loc64, scale64 = loc.double(), scale.double()
+            alpha = TruncatedNormal._standardise(low.double(), loc64, scale64)
+            beta = TruncatedNormal._standardise(high.double(), loc64, scale64)
+            u, log_z = value.double(), log_diff_ndtr(alpha, beta)
+        else:
+            u, xi, alpha, beta, log_z, scale64 = ctx.saved
+        g_xi = None if grad_xi is None else grad_xi.double()
+        d = _quantile_derivatives(grad.double(), g_xi, u, xi, alpha, beta, log_z, scale64, needs)
+        out: list[Tensor | None] = [None, None, None]
+        for need, deriv, (shape, dtype) in zip(needs, d, ctx.params, strict=True):
+            out.append(deriv.sum_to_size(shape).to(dtype) if need and deriv is not None else None)
         return tuple(out)
 
 
@@ -162,7 +189,9 @@ class TruncatedNormal(Distribution):
         \frac{\partial z}{\partial scale} = \xi - \alpha\frac{\partial z}{\partial low}
             - \beta\frac{\partial z}{\partial high},
 
-    each evaluated in log space. Moments follow Johnson, Kotz & Balakrishnan, "Continuous
+    each evaluated in log space; derivatives of every order are exact (``create_graph=True``:
+    :class:`_InversionGrad` rebuilds them differentiably from the saved standardised sample).
+    Moments follow Johnson, Kotz & Balakrishnan, "Continuous
     Univariate Distributions" vol. 1, ch. 13.10. Internal arithmetic is float64.
 
     Args:
@@ -295,7 +324,8 @@ class TruncatedNormal(Distribution):
             xi = _standard_quantile(u, alpha, beta, log_z, interior)
             z0 = (self.loc.double() + scale * xi).to(dtype)
         saved = (u, xi, alpha, beta, log_z, scale)
-        return _InversionGrad.apply(z0, saved, self.loc, self.scale, self.low, self.high, value)
+        args = (self.loc, self.scale, self.low, self.high, value)
+        return _InversionGrad.apply(z0, xi, saved, *args)[0]
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
