@@ -12,6 +12,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import broadcast_all
 from torch.special import log_ndtr, ndtri
 
+from reparam.distributions._checks import check_finite, check_positive_finite
 from reparam.distributions._normal_tails import (
     LOG_SQRT_2PI,
     finite_or_zero,
@@ -19,6 +20,7 @@ from reparam.distributions._normal_tails import (
     log_diff_ndtr,
     log_normal_pdf,
 )
+from reparam.distributions._support import bound_kind, bounded_support, strictly_inside
 from reparam.distributions.inverse_cdf import open_uniform
 
 _Shape = torch.Size | tuple[int, ...]
@@ -225,6 +227,8 @@ class TruncatedNormal(Distribution):
         super().__init__(batch_shape, validate_args=validate_args)
 
     def _check_bounds(self) -> None:
+        check_finite(type(self).__name__, loc=self.loc)
+        check_positive_finite(type(self).__name__, scale=self.scale)
         if bool(torch.isnan(self.low).any() | torch.isnan(self.high).any()):
             raise ValueError("TruncatedNormal: low and high must not be NaN; use -inf/inf for no bound.")
         if not bool((self.low < self.high).all()):
@@ -248,7 +252,14 @@ class TruncatedNormal(Distribution):
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self) -> constraints.Constraint:
-        return constraints.interval(self.low, self.high)
+        """``real``, ``greater_than(low)``, ``less_than(high)`` or ``interval(low, high)`` by the
+        kind of bounds (torch's constraints, so ``biject_to(support)`` works); a batch mixing
+        kinds gets :class:`reparam.distributions._support.MixedBounds`, whose ``biject_to`` is
+        registered elementwise. The kind is found once per instance (one host sync)."""
+        kind = self.__dict__.get("_bound_kind")
+        if kind is None:
+            kind = self._bound_kind = bound_kind(self.low, self.high)
+        return bounded_support(self.low, self.high, kind)
 
     # -- standardised quantities, float64 -------------------------------------------------
     def _std(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -320,9 +331,16 @@ class TruncatedNormal(Distribution):
     def _invert(self, value: Tensor, dtype: torch.dtype, interior: bool = False) -> Tensor:
         with torch.no_grad():
             alpha, beta, log_z, scale = self._std()
+            # Invalid parameters (loc not finite, scale not positive and finite, low >= high or
+            # NaN) give NaN samples: a NaN alpha carries through the quantile (parameter-shaped).
+            valid = torch.isfinite(self.loc) & (self.scale > 0) & (self.scale < math.inf)
+            alpha = torch.where(valid & (self.low < self.high), alpha, torch.full_like(alpha, math.nan))
             u = value.detach().double()
             xi = _standard_quantile(u, alpha, beta, log_z, interior)
             z0 = (self.loc.double() + scale * xi).to(dtype)
+            # Rounding in loc + scale * xi (loc far from the interval) may step past a bound, and
+            # the open one-sided supports exclude the bound itself: clamp (parameter-shaped bounds).
+            z0 = torch.clamp(z0, *strictly_inside(self.low.to(dtype), self.high.to(dtype)))
         saved = (u, xi, alpha, beta, log_z, scale)
         args = (self.loc, self.scale, self.low, self.high, value)
         return _InversionGrad.apply(z0, xi, saved, *args)[0]

@@ -10,11 +10,13 @@ from torch import Tensor
 from torch.distributions import VonMises as _TorchVonMises
 from torch.special import i0e, i1e, ndtr
 
+from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 from reparam.distributions._surrogate import PathwiseSample, PathwiseSpec, refuse_further
 
 _Shape = torch.Size | tuple[int, ...]
 
 SERIES_MAX_CONCENTRATION = 50.0
+MAX_REJECTION_ROUNDS = 64
 
 
 def _wrap(x: Tensor) -> Tensor:
@@ -314,6 +316,51 @@ class VonMises(_TorchVonMises):
     """
 
     has_rsample = True
+
+    def __init__(
+        self, loc: Tensor | float, concentration: Tensor | float, validate_args: bool | None = None
+    ) -> None:
+        if validation_enabled(validate_args):
+            check_finite(type(self).__name__, loc=loc)
+            check_positive_finite(type(self).__name__, concentration=concentration)
+        super().__init__(loc, concentration, validate_args=validate_args)
+
+    def expand(self, batch_shape: _Shape, _instance: VonMises | None = None) -> VonMises:
+        new = self._get_checked_instance(VonMises, _instance)
+        return super().expand(batch_shape, _instance=new)
+
+    @torch.no_grad()
+    def sample(self, sample_shape: _Shape = ()) -> Tensor:
+        """Best & Fisher's rejection sampler ("Efficient simulation of the von Mises
+        distribution", Applied Statistics 28, 1979), as torch runs it, with bounded work:
+        at most :data:`MAX_REJECTION_ROUNDS` rounds (every round accepts at least 65% of the
+        draws, so a draw is left after them with probability below ``0.35^64 = 1e-29``; it is
+        set to the mode ``loc``). NaN where ``loc`` is not finite or ``concentration`` is NaN,
+        negative or infinite (torch's loop never ended there); ``concentration = 0`` gives the
+        uniform distribution, its limit. float64 inside."""
+        shape = self._extended_shape(torch.Size(sample_shape))
+        loc, kappa = self.loc.double(), self.concentration.double()
+        valid = torch.isfinite(loc) & (kappa >= 0) & (kappa < math.inf)
+        loc = torch.where(valid, loc, torch.full_like(loc, math.nan))
+        # kappa -> 0 is the uniform limit (acceptance 1); 1e-30 reaches it without 1/0.
+        kappa = torch.where(valid, kappa.clamp(min=1e-30), torch.ones_like(kappa))
+        tau = 1.0 + torch.sqrt(1.0 + 4.0 * kappa * kappa)
+        rho = (tau - torch.sqrt(2.0 * tau)) / (2.0 * kappa)
+        # Second-order Taylor expansion of the proposal's r for small kappa (as torch).
+        r = torch.where(kappa < 1e-5, 1.0 / kappa + kappa, (1.0 + rho * rho) / (2.0 * rho))
+        x = torch.zeros(shape, dtype=loc.dtype, device=loc.device)
+        done = torch.zeros(shape, dtype=torch.bool, device=loc.device)
+        for _ in range(MAX_REJECTION_ROUNDS):
+            u1, u2, u3 = torch.rand((3, *shape), dtype=loc.dtype, device=loc.device).unbind()
+            z = torch.cos(math.pi * u1)
+            f = (1.0 + r * z) / (r + z)
+            c = kappa * (r - f)
+            accept = ((c * (2.0 - c) - u2) > 0) | ((c / u2).log() + 1.0 - c >= 0)
+            x = torch.where(accept & ~done, torch.sign(u3 - 0.5) * torch.acos(f), x)
+            done |= accept
+            if bool(done.all()):
+                break
+        return _wrap(x + loc).to(self.loc.dtype)
 
     def log_prob(self, value: Tensor) -> Tensor:
         """``kappa (cos(z - loc) - 1) - log(2 pi i0e(kappa))``: exact where torch's Bessel
