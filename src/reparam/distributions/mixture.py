@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, Independent
+from torch.distributions import Categorical, Distribution, Independent
 from torch.distributions import MixtureSameFamily as _TorchMixtureSameFamily
 
 from reparam.distributions._checks import overrides, samples_trusted
@@ -63,6 +65,24 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
         univariate = comp.event_shape == ()
         base = comp.base_dist if diagonal else comp
         return (univariate or (diagonal and base.event_shape == ())) and overrides(base, "cdf")
+
+    def sample(self, sample_shape: _Shape = ()) -> Tensor:
+        """Component index from the weights, then that component's draw (as torch), except that
+        a batch entry whose weights are invalid (a NaN or ``+inf`` logit, all ``-inf``, a
+        negative probability) gives NaN instead of an error from ``torch.multinomial``."""
+        with torch.no_grad():
+            sample_shape = torch.Size(sample_shape)
+            logits = self.mixture_distribution.logits  # normalised: NaN in an invalid row
+            bad = torch.isnan(logits).any(-1)
+            safe = torch.where(bad.unsqueeze(-1), torch.zeros_like(logits), logits)
+            index = Categorical(logits=safe, validate_args=False).sample(sample_shape)
+            draws = self.component_distribution.sample(sample_shape)  # (*S, *B, K, *E)
+            events = self.event_shape
+            dim = index.dim()
+            index = index.reshape(index.shape + (1,) * (1 + len(events)))
+            x = torch.gather(draws, dim, index.expand(index.shape[: dim + 1] + events)).squeeze(dim)
+            bad = bad.reshape(bad.shape + (1,) * len(events))
+            return torch.where(bad, torch.full_like(x, math.nan), x)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         if not self.has_rsample:
