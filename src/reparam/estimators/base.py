@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Independent
 
 CostFn = Callable[[Tensor], Tensor]
 
@@ -167,7 +167,12 @@ def _validating(q: Distribution) -> list[Distribution]:
 def log_prob_of_own_samples(q: Distribution, z: Tensor) -> Tensor:
     """``q.log_prob(z)`` for samples ``q`` drew itself, skipping the support check that
     argument validation would repeat on every call (the samples are in the support by
-    construction)."""
+    construction).
+
+    Empty samples (a size-0 batch dim) give an empty log-density shaped like the samples less
+    the event dims: torch's ``Independent.log_prob`` cannot reshape an empty tensor."""
+    if z.numel() == 0:  # a static shape check, not a host sync
+        return _empty_log_prob(q, z)
     chain = _validating(q)
     saved = [d._validate_args for d in chain]
     try:
@@ -177,3 +182,13 @@ def log_prob_of_own_samples(q: Distribution, z: Tensor) -> Tensor:
     finally:
         for d, flag in zip(chain, saved, strict=True):
             d._validate_args = flag
+
+
+def _empty_log_prob(q: Distribution, z: Tensor) -> Tensor:
+    """``q.log_prob(z)`` for empty ``z``, summing ``Independent``'s reinterpreted dims with
+    ``sum`` (torch reshapes with ``-1``, which an empty tensor cannot take)."""
+    if isinstance(q, Independent):
+        inner = _empty_log_prob(q.base_dist, z)
+        dims = q.reinterpreted_batch_ndims
+        return inner.sum(dim=tuple(range(-dims, 0))) if dims else inner
+    return q.log_prob(z)
