@@ -57,3 +57,28 @@ def test_refuses_supports_too_large_to_enumerate() -> None:
 def test_refuses_continuous_q() -> None:
     with pytest.raises(TypeError, match="finite support"):
         rp.Exact()(lambda z: z.sum(-1), Normal(torch.zeros(2), 1.0), 1)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 1.5, True, None])
+def test_max_support_must_be_a_positive_int(bad) -> None:
+    # Was `math domain error` (log of 0) at the first call; now refused at construction.
+    with pytest.raises(ValueError, match=r"max_support must be an int >= 1.*got .*Exact\(max_support="):
+        rp.Exact(max_support=bad)
+
+
+def test_binomial_with_saturated_logits_matches_the_limit() -> None:
+    # Binomial(3, logits=+-inf) is a point mass at 3 / 0 (torch's log_prob is nan there); the
+    # expectation is f at that point and its gradient w.r.t. the saturated logit is 0, while the
+    # finite logit gets the usual exact gradient: compare with the float64 stand-in +-800, where
+    # sigmoid rounds to exactly 1 and exp(-800) to exactly 0.
+    f = lambda k: ((k - 1.0) ** 2).sum(-1)  # noqa: E731
+    inf = float("inf")
+    logits = torch.tensor([inf, -inf, 0.4], dtype=torch.float64, requires_grad=True)
+    stand_in = torch.tensor([800.0, -800.0, 0.4], dtype=torch.float64, requires_grad=True)
+    value = rp.Exact()(f, Binomial(3, logits=logits), 1)
+    expected = rp.Exact()(f, Binomial(3, logits=stand_in), 1)
+    (grad,) = torch.autograd.grad(value, logits)
+    (expected_grad,) = torch.autograd.grad(expected, stand_in)
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-12, atol=1e-12)
+    assert grad[0] == 0 and grad[1] == 0

@@ -8,11 +8,12 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate, zero_value
+from reparam.estimators.base import CostFn, evaluate
 from reparam.estimators.discrete_support import (
     batch_shape,
     check_pairs,
     costs_per_variable,
+    credit_logits,
     discrete_kind,
     logits_of,
     sum_to_cost,
@@ -65,7 +66,7 @@ class ARM:
         c1, c2 = detached[:n], detached[n:]
         diff = costs_per_variable(c1 - c2, u.dim())
         grad = (diff * (u - 0.5)).mean(0)
-        return costs.mean(0) + sum_to_cost(zero_value(logits) * grad, costs, leading=0)
+        return costs.mean(0) + sum_to_cost(credit_logits(logits, grad), costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return 2 * num_samples

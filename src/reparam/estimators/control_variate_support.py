@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate, zero_value
+from reparam.estimators.base import CostFn, evaluate
 from reparam.estimators.discrete_support import (
     Kind,
     batch_shape,
     costs_per_variable,
+    credit_logits,
     discrete_kind,
     logits_of,
     relaxed_input,
@@ -39,28 +40,42 @@ def bernoulli_noise_pair(alpha: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]
     :math:`b = \mathbb{1}[z > 0]` and :math:`\tilde z \sim p(z \mid b)`, reparameterised in
     ``alpha`` with fresh noise ``v``: :math:`u' = v\,\sigma(-\alpha)` if ``b = 0`` and
     :math:`u' = \sigma(-\alpha) + v\,\sigma(\alpha)` if ``b = 1``, :math:`\tilde z = \alpha +
-    \mathrm{logit}(u')`, written with ``log1p``/``logsigmoid`` so it stays finite."""
+    \mathrm{logit}(u')`, written with ``log1p``/``logsigmoid`` so it stays finite.
+
+    A saturated logit :math:`\alpha = \pm\infty` gives :math:`z = \tilde z = \alpha` (``b``
+    is certain) with no gradient path: the formulas run on a finite stand-in and are replaced
+    by the constant, so no ``inf - inf`` reaches the values or their (higher) derivatives."""
     shape = (n, *alpha.shape)
     u, v = _noise(shape, alpha), _noise(shape, alpha)
-    z = alpha + torch.log(u) - torch.log1p(-u)
+    finite = torch.isfinite(alpha.detach())
+    a = torch.where(finite, alpha, torch.zeros_like(alpha))
+    z = torch.where(finite, a + torch.log(u) - torch.log1p(-u), alpha.detach())
     b = (z > 0).to(alpha.dtype).detach()
-    one = alpha + torch.log1p(-(1.0 - v) * torch.sigmoid(alpha)) - F.logsigmoid(alpha) - torch.log1p(-v)
-    zero = alpha + torch.log(v) + F.logsigmoid(-alpha) - torch.log1p(-v * torch.sigmoid(-alpha))
-    return z, b, torch.where(b > 0, one, zero)
+    one = a + torch.log1p(-(1.0 - v) * torch.sigmoid(a)) - F.logsigmoid(a) - torch.log1p(-v)
+    zero = a + torch.log(v) + F.logsigmoid(-a) - torch.log1p(-v * torch.sigmoid(-a))
+    return z, b, torch.where(finite, torch.where(b > 0, one, zero), alpha.detach())
 
 
 def categorical_noise_pair(alpha: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
     r"""``(z, b, z~)`` for categorical logits: :math:`z = \log\theta + G` (Gumbel), ``b`` the
     one-hot argmax and :math:`\tilde z \sim p(z \mid b)`: with exponentials :math:`E_k = -\log v_k`,
-    :math:`\tilde z_b = -\log E_b` and :math:`\tilde z_k = -\log(E_k/\theta_k + E_b)`."""
+    :math:`\tilde z_b = -\log E_b` and :math:`\tilde z_k = -\log(E_k/\theta_k + E_b)`.
+
+    Masked categories (:math:`\theta_k = 0`, logit :math:`-\infty`) get
+    :math:`z_k = \tilde z_k = -\infty` as constants (never the argmax, relaxed weight 0), with
+    the formulas run on a finite stand-in so that no ``inf - inf`` reaches a gradient."""
     shape = (n, *alpha.shape)
     log_theta = torch.log_softmax(alpha, -1)
+    masked = torch.isneginf(log_theta.detach())
+    minus_inf = torch.full_like(log_theta, float("-inf"))
+    safe = torch.where(masked, torch.zeros_like(log_theta), log_theta)
     log_e = torch.log(-torch.log(_noise(shape, alpha)))  # log of Exp(1) noise
-    z = log_theta - torch.log(-torch.log(_noise(shape, alpha)))
+    z = torch.where(masked, minus_inf, safe - torch.log(-torch.log(_noise(shape, alpha))))
     index = z.argmax(-1, keepdim=True)
     b = torch.zeros_like(z).scatter_(-1, index, 1.0).detach()
     log_e_b = log_e.gather(-1, index)
-    z_tilde = torch.where(b > 0, -log_e_b, -torch.logaddexp(log_e - log_theta, log_e_b))
+    others = torch.where(masked, minus_inf, -torch.logaddexp(log_e - safe, log_e_b))
+    z_tilde = torch.where(b > 0, -log_e_b, others)
     return z, b, z_tilde
 
 
@@ -153,7 +168,7 @@ def relaxed_control_estimate(
             found = torch.autograd.grad(variance, trainable, retain_graph=True, allow_unused=True)
             pairs = zip(trainable, found, strict=True)
             grads = tuple(torch.zeros_like(p) if g is None else g.detach() for p, g in pairs)
-    surrogate = c_b.mean(0) + sum_to_cost(zero_value(logits) * g_hat.detach(), costs, leading=0)
+    surrogate = c_b.mean(0) + sum_to_cost(credit_logits(logits, g_hat.detach()), costs, leading=0)
     if trainable:
         surrogate = surrogate + attach_gradient(trainable, grads).to(surrogate.dtype)
     return surrogate

@@ -8,11 +8,12 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate, zero_value
+from reparam.estimators.base import CostFn, evaluate
 from reparam.estimators.discrete_support import (
     batch_shape,
     check_pairs,
     costs_per_variable,
+    credit_logits,
     discrete_kind,
     logits_of,
     sum_to_cost,
@@ -62,7 +63,7 @@ class DisARM:
         diff = costs_per_variable(c - c_tilde, u.dim())
         # (-1)^{b~} 1[b != b~] = b - b~ for binary b, b~.
         grad = (0.5 * diff * (b - b_tilde) * torch.sigmoid(alpha.abs())).mean(0)
-        return costs.mean(0) + sum_to_cost(zero_value(logits) * grad, costs, leading=0)
+        return costs.mean(0) + sum_to_cost(credit_logits(logits, grad), costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return 2 * num_samples

@@ -70,6 +70,20 @@ def batch_shape(q: Distribution) -> torch.Size:
     return unwrap(q).batch_shape
 
 
+def credit_logits(logits: Tensor, grad: Tensor) -> Tensor:
+    r"""A zero-valued tensor (shaped like ``grad``) whose gradient w.r.t. ``logits`` is ``grad``.
+
+    Saturated entries (Bernoulli logits :math:`\pm\infty`, masked categories at
+    :math:`-\infty`) are credited nothing: the expectation does not depend on them (the
+    derivative of :math:`\sigma(\alpha)` or of a zero probability vanishes there), and
+    ``logits - logits.detach()`` would be ``inf - inf = nan`` in value. So the value is exactly
+    0 and the gradient is ``grad`` at finite logits and 0 at infinite ones, whatever ``grad``
+    holds there."""
+    finite = torch.isfinite(logits.detach())
+    safe = torch.where(finite, logits, torch.zeros_like(logits))
+    return (safe - safe.detach()) * torch.where(finite, grad, torch.zeros_like(grad))
+
+
 def sum_to_cost(x: Tensor, costs: Tensor, leading: int = 1) -> Tensor:
     """Sum the trailing dims of ``x`` until it has ``costs.dim() - 1 + leading`` dims.
 

@@ -6,11 +6,33 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import Bernoulli, Binomial, Distribution
 
 from reparam.estimators.base import CostFn, evaluate
 from reparam.estimators.discrete_support import costs_per_variable, unwrap
+
+
+def _log_prob(base: Distribution, z: Tensor) -> Tensor:
+    r"""``base.log_prob(z)``, finite in value and gradient at saturated logits.
+
+    Torch's Bernoulli and Binomial log-probabilities are ``nan`` at logits :math:`\pm\infty`
+    (``inf - inf``); here they are
+    :math:`\log\binom{n}{k} + k \log\sigma(\alpha) + (n - k) \log\sigma(-\alpha)` with the
+    terms of zero count left out, so an impossible value gets :math:`-\infty` and a certain one
+    0, each with a finite gradient."""
+    if isinstance(base, (Bernoulli, Binomial)):
+        logits = base.logits
+        total = base.total_count if isinstance(base, Binomial) else torch.ones_like(logits)
+        ones, zeros = z, total - z
+        up = torch.where(ones > 0, ones * F.logsigmoid(logits), torch.zeros_like(logits))
+        down = torch.where(zeros > 0, zeros * F.logsigmoid(-logits), torch.zeros_like(logits))
+        log_prob = up + down
+        if isinstance(base, Binomial):
+            log_prob = log_prob + torch.lgamma(total + 1) - torch.lgamma(z + 1) - torch.lgamma(zeros + 1)
+        return log_prob
+    return base.log_prob(z)
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,15 @@ class Exact:
     """
 
     max_support: int = 2**16
+
+    def __post_init__(self) -> None:
+        size = self.max_support
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(
+                f"max_support must be an int >= 1 (the most joint configurations Exact() may "
+                f"enumerate), got {self.max_support!r}; leave it at the default 2**16 or pass "
+                "e.g. Exact(max_support=2**20) for a larger support."
+            )
 
     def support_size(self, q: Distribution) -> tuple[int, int]:
         """``(K, D)``: values per variable and number of variables; raises if not enumerable."""
@@ -72,9 +103,12 @@ class Exact:
         z = values[digits, torch.arange(d, device=support.device)]  # (M, D, *E)
         z = z.reshape(m, *base.batch_shape, *event)
         costs = evaluate(f, z, q, m)
-        log_prob = base.log_prob(z)
-        joint = log_prob.reshape(m, -1).sum(-1)  # log q(z_m) of the whole configuration
+        joint = _log_prob(base, z).reshape(m, -1).sum(-1)  # log q(z_m) of the whole configuration
         weights = costs_per_variable(joint.exp(), costs.dim())
+        # Configurations of probability 0 (a masked category, a saturated logit) contribute
+        # exactly 0, even where f is not finite, with no nan from 0 * inf in the gradient.
+        possible = weights.detach() > 0
+        costs = torch.where(possible, costs, torch.zeros_like(costs))
         return (weights * costs).sum(0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:

@@ -24,21 +24,31 @@ from reparam.estimators.discrete_support import (
 def relaxed_bernoulli(logits: Tensor, noise: Tensor, temperature: Tensor | float) -> tuple[Tensor, Tensor]:
     """Soft sample ``sigmoid((alpha + L) / tau)`` and the hard sample ``1[alpha + L > 0]``.
 
-    Finite at any ``tau > 0``: ``sigmoid`` saturates to exactly 0 or 1 with zero gradient."""
+    Finite at any ``tau > 0``: ``sigmoid`` saturates to exactly 0 or 1 with zero gradient. A
+    saturated logit (``alpha + L = +-inf``) gives the soft sample exactly equal to the hard one
+    with zero gradient in ``alpha`` and ``tau`` (``sigmoid(inf / tau)`` would be 1 in value but
+    ``0 * inf = nan`` in its ``tau`` derivative)."""
     z = logits + noise
-    return torch.sigmoid(z / temperature), (z > 0).to(z.dtype)
+    hard = (z > 0).to(z.dtype)
+    finite = torch.isfinite(z.detach())
+    safe = torch.where(finite, z, torch.zeros_like(z))
+    return torch.where(finite, torch.sigmoid(safe / temperature), hard), hard
 
 
 def relaxed_onehot(logits: Tensor, noise: Tensor, temperature: Tensor | float) -> tuple[Tensor, Tensor]:
     """Soft sample ``softmax((alpha + G) / tau)`` and the hard one-hot ``argmax``.
 
     The running maximum is subtracted before dividing by ``tau``, so every scaled logit is
-    ``<= 0``: small temperatures give exact 0/1 entries, never ``inf - inf`` or NaN."""
+    ``<= 0``: small temperatures give exact 0/1 entries, never ``inf - inf`` or NaN. Masked
+    categories (``alpha = -inf``) get exactly 0 with zero gradient in ``alpha`` and ``tau``:
+    they are left out of the exponentials instead of entering as ``exp(-inf / tau)``."""
     z = logits + noise
-    shifted = z - z.max(-1, keepdim=True).values.detach()
-    soft = torch.softmax(shifted / temperature, -1)
     hard = torch.nn.functional.one_hot(z.argmax(-1), z.shape[-1]).to(z.dtype)
-    return soft, hard
+    finite = torch.isfinite(z.detach())
+    top = z.detach().max(-1, keepdim=True).values
+    shifted = torch.where(finite, z, top) - top  # <= 0; exactly 0 at masked entries
+    weights = torch.where(finite, torch.exp(shifted / temperature), torch.zeros_like(z))
+    return weights / weights.sum(-1, keepdim=True), hard
 
 
 def relaxed_sample(

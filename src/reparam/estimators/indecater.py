@@ -95,7 +95,11 @@ class IndeCateR:
             probs = torch.stack([1.0 - p1, p1], -1)
         else:
             probs = torch.softmax(logits, -1).expand(*shape, k)
-        term = (values.reshape(n, *shape, k) * probs).sum(-1).mean(0)
+        # A category of probability 0 (masked logit, saturated Bernoulli) contributes exactly 0,
+        # even where f is not finite there (its probability has zero gradient too).
+        values = values.reshape(n, *shape, k)
+        values = torch.where(probs.detach() > 0, values, torch.zeros_like(values))
+        term = (values * probs).sum(-1).mean(0)
         return costs.mean(0) + sum_to_cost(zero_value(term), costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int, cost_dims: int = 0) -> int:
