@@ -8,7 +8,7 @@ import pytest
 import torch
 from seeds import seeded
 from torch import nn
-from torch.distributions import Bernoulli
+from torch.distributions import Bernoulli, Categorical, Normal
 
 import reparam as rp
 from reparam.baselines import Learned
@@ -61,3 +61,25 @@ def test_wrong_output_shape_and_module_type() -> None:
         rp.expect(lambda b: b.sum(-1), q, rp.ScoreFunction(Learned(nn.Linear(4, 3))), num_samples=2)
     with pytest.raises(TypeError, match="torch.nn.Module"):
         Learned(lambda x: x)  # type: ignore[arg-type]
+
+
+def test_categorical_features_and_higher_order() -> None:
+    # Categorical probs carry a category dim beyond the (empty) event: features are one row of
+    # K probs per batch element (was an expand(...) error).
+    logits = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    estimator = rp.ScoreFunction(Learned(nn.Linear(3, 1).double()))
+    value = rp.expect(lambda z: z.double() ** 2, Categorical(logits=logits), estimator, num_samples=4)
+    assert value.shape == (2,)
+    (grad,) = torch.autograd.grad(value.sum(), logits)
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+def test_size_zero_batch(shape) -> None:
+    # Before: "cannot reshape tensor of 0 elements" and a 0/0 regression loss.
+    loc = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    module = nn.LazyLinear(1, dtype=torch.float64)
+    estimator = rp.ScoreFunction(Learned(module))
+    value = rp.expect(lambda z: z.sum(-1) if len(shape) == 2 else z, Normal(loc, 1.0), estimator, 3)
+    assert value.shape == shape[:1]
+    assert torch.isfinite(value.sum())

@@ -46,3 +46,13 @@ def test_unbiased_and_lower_variance_on_offset_bernoulli(unbiased) -> None:
 def test_rejects_bad_decay() -> None:
     with pytest.raises(ValueError, match="decay must be in"):
         MovingAverage(decay=1.0)
+
+
+def test_size_zero_batch_keeps_the_average() -> None:
+    # An empty batch has no mean cost (0/0 = nan would poison every later baseline).
+    baseline = MovingAverage(decay=0.5)
+    q = Normal(0.0, 1.0)
+    baseline(torch.full((3,), 4.0), torch.zeros(3), q, lambda z: z)
+    empty = baseline(torch.zeros(3, 0), torch.zeros(3, 0), Normal(torch.zeros(0), 1.0), lambda z: z)
+    assert empty.value.item() == pytest.approx(4.0)
+    assert baseline.value == pytest.approx(4.0) and baseline.steps == 1

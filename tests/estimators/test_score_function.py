@@ -9,9 +9,11 @@ import pytest
 import torch
 from scipy import stats
 from seeds import seeded
-from torch.distributions import Bernoulli, Categorical, Exponential, Normal, Poisson
+from torch import nn
+from torch.distributions import Bernoulli, Beta, Categorical, Exponential, Normal, Poisson
 
 import reparam as rp
+from reparam.baselines import DeltaMethod, Learned, LeaveOneOut, MovingAverage
 
 
 def test_unbiased_normal_square(estimates, unbiased) -> None:
@@ -100,3 +102,92 @@ def test_samples_carry_no_gradient() -> None:
 def test_rejects_non_baseline() -> None:
     with pytest.raises(TypeError, match="baseline"):
         rp.ScoreFunction(baseline=0.5)  # type: ignore[arg-type]
+
+
+INF = float("inf")
+BASELINE_FACTORIES = {
+    "none": lambda: None,
+    "moving_average": lambda: MovingAverage(),
+    "leave_one_out": lambda: LeaveOneOut(),
+    "learned": lambda: Learned(nn.LazyLinear(1, dtype=torch.float64)),
+    "delta_method": lambda: DeltaMethod(),
+}
+
+
+@pytest.mark.parametrize("baseline", sorted(BASELINE_FACTORIES))
+def test_saturated_bernoulli_logits_give_finite_value_and_zero_gradient(baseline: str) -> None:
+    # Bernoulli(logits=+-inf).log_prob is nan (inf - inf inside torch); the surrogate's zero
+    # term L - stop(L) made the value nan. The score of a saturated logit is exactly 0.
+    logits = torch.tensor([INF, -INF, 0.3], dtype=torch.float64, requires_grad=True)
+    weights = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    seen: list[torch.Tensor] = []
+
+    def f(b: torch.Tensor) -> torch.Tensor:
+        seen.append(b @ weights)
+        return seen[-1]
+
+    estimator = rp.ScoreFunction(BASELINE_FACTORIES[baseline]())
+    value = rp.expect(f, Bernoulli(logits=logits), estimator, num_samples=4)
+    assert torch.equal(value.detach(), seen[0].mean(0))
+    (grad,) = torch.autograd.grad(value, logits)
+    assert torch.isfinite(grad).all()
+    assert torch.equal(grad[:2], torch.zeros(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("baseline", ["none", "moving_average", "leave_one_out", "learned"])
+def test_masked_categorical_logits(baseline: str) -> None:
+    # A -inf logit masks a category: values and gradients finite, the masked logit's gradient 0.
+    logits = torch.tensor([[0.0, -INF, 1.0], [-INF, 0.5, -INF]], dtype=torch.float64, requires_grad=True)
+    estimator = rp.ScoreFunction(BASELINE_FACTORIES[baseline]())
+    value = rp.expect(lambda z: z.double().sum(-1) ** 2, Categorical(logits=logits), estimator, num_samples=4)
+    (grad,) = torch.autograd.grad(value, logits)
+    assert torch.isfinite(value) and torch.isfinite(grad).all()
+    assert torch.equal(grad[logits.detach().isinf()], torch.zeros(3, dtype=torch.float64))
+
+
+class _BetaWithEdgeSamples(Beta):
+    """Beta(0.5, 0.5), whose density is infinite at 0 and 1, with its first two draws put
+    exactly there (as float underflow does for small concentrations)."""
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        z = super().rsample(sample_shape).clone()
+        z[0], z[1] = 0.0, 1.0
+        return z
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+
+@pytest.mark.parametrize("baseline", ["none", "moving_average", "leave_one_out"])
+def test_samples_at_a_density_singularity_keep_the_value_finite(baseline: str) -> None:
+    concentration = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    q = _BetaWithEdgeSamples(concentration, concentration)
+    assert torch.isinf(q.log_prob(torch.tensor([0.0, 1.0], dtype=torch.float64))).all()
+    seen: list[torch.Tensor] = []
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        seen.append(z)
+        return z
+
+    value = rp.expect(f, q, rp.ScoreFunction(BASELINE_FACTORIES[baseline]()), num_samples=6)
+    assert torch.equal(value.detach(), seen[0].mean(0))
+
+
+def test_rejects_baseline_or_sampler_class_instead_of_instance() -> None:
+    with pytest.raises(TypeError, match=r"baseline must be an instance: write LeaveOneOut\(\)"):
+        rp.ScoreFunction(LeaveOneOut)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"baseline must be an instance: write MovingAverage\(\)"):
+        rp.ScoreFunction(MovingAverage)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"sampling must be an instance: write Antithetic\(\)"):
+        rp.ScoreFunction(sampling=rp.Antithetic)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("baseline", sorted(BASELINE_FACTORIES))
+def test_size_zero_batch_gives_empty_result(baseline: str) -> None:
+    loc = torch.zeros(0, dtype=torch.float64, requires_grad=True)
+    estimator = rp.ScoreFunction(BASELINE_FACTORIES[baseline]())
+    value = rp.expect(lambda z: z**2, Normal(loc, 1.0), estimator, num_samples=3)
+    assert value.shape == (0,)
+    (grad,) = torch.autograd.grad(value.sum(), loc, allow_unused=True)
+    assert grad is None or grad.shape == (0,)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli
+from torch.distributions import Bernoulli, Categorical
 
 import reparam as rp
 
@@ -57,3 +57,27 @@ def test_value_is_the_log_mean_exp_bound() -> None:
 
     value = rp.VIMCO()(f, Bernoulli(logits=torch.zeros(4)), 5)
     torch.testing.assert_close(value, torch.logsumexp(seen[0], 0) - math.log(5))
+
+
+def test_saturated_logits_give_finite_value_and_zero_gradient() -> None:
+    # Bernoulli(logits=+-inf).log_prob is nan inside torch; the score term made the bound nan.
+    logits = torch.tensor([float("inf"), -float("inf"), 0.3], dtype=torch.float64, requires_grad=True)
+    weights = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    seen: list[torch.Tensor] = []
+
+    def f(b: torch.Tensor) -> torch.Tensor:
+        seen.append(b @ weights)
+        return seen[-1]
+
+    value = rp.VIMCO()(f, Bernoulli(logits=logits), 4)
+    torch.testing.assert_close(value, torch.logsumexp(seen[0], 0) - math.log(4))
+    (grad,) = torch.autograd.grad(value, logits)
+    assert torch.isfinite(grad).all()
+    assert torch.equal(grad[:2], torch.zeros(2, dtype=torch.float64))
+
+
+def test_masked_categorical_logits() -> None:
+    logits = torch.tensor([[0.0, -float("inf"), 1.0]], dtype=torch.float64, requires_grad=True)
+    value = rp.VIMCO()(lambda z: -z.double().sum(-1), Categorical(logits=logits), 4)
+    (grad,) = torch.autograd.grad(value, logits)
+    assert torch.isfinite(value) and torch.isfinite(grad).all() and grad[0, 1] == 0
