@@ -9,6 +9,10 @@ Three families are supported, always with independent dimensions:
 
 ``Independent(base, r)`` wrappers are unwrapped: the samples are the same, and costs shaped like a
 prefix of the outer batch are also a prefix of the base batch.
+
+Infinite logits are allowed everywhere: a masked category (logit ``-inf``, probability 0) and a
+saturated Bernoulli (logit ``+-inf``) give the limit of every estimator, with a finite value and
+gradient exactly 0 w.r.t. the infinite logits (:func:`credit_logits`).
 """
 
 from __future__ import annotations

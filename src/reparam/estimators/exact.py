@@ -49,8 +49,15 @@ class Exact:
         \nabla_\phi\, \text{surrogate} = \nabla_\phi \mathbb{E}_q[f] \text{ exactly.}
 
     Gradients of ``f``'s own parameters are exact too. ``num_samples`` is ignored. Cost:
-    :math:`K^D` evaluations of ``f``. Supports larger than ``max_support`` are refused with an
-    error (before anything is allocated).
+    :math:`K^D` evaluations of ``f``. Supports larger than ``max_support`` (an int >= 1) are
+    refused with an error (before anything is allocated). Configurations of probability 0
+    (masked categories, saturated Bernoulli/Binomial logits) contribute exactly 0 to the value
+    and the gradient, even where ``f`` is not finite.
+
+    Example::
+
+        q = Bernoulli(logits=torch.zeros(3, requires_grad=True))
+        rp.expect(lambda b: (b.sum(-1) - 1.0) ** 2, q, rp.Exact()).backward()
 
     Meant as the reference other estimators are tested against (e.g. Mohamed et al., JMLR
     2020, section 8).
