@@ -50,9 +50,10 @@ class BayesianLogisticRegression(nn.Module):
         **family_options: passed to the family (e.g. ``rank=2``).
 
     Example:
-        >>> data = rp.data.breast_cancer()
-        >>> model = rp.models.BayesianLogisticRegression(data.num_features)
+        >>> x_batch, y_batch = torch.randn(32, 5), torch.randint(0, 2, (32,)).float()
+        >>> model = rp.models.BayesianLogisticRegression(5)
         >>> loss = -model.elbo(x_batch, y_batch, num_samples=50, data_scale=455 / 32)
+        >>> loss.backward()
     """
 
     def __init__(
@@ -70,6 +71,8 @@ class BayesianLogisticRegression(nn.Module):
         self.posterior = make_family(
             family, num_features, init_scale=init_scale, dtype=dtype, **family_options
         )
+        self.prior_loc: Tensor
+        self.prior_scale: Tensor
         self.register_buffer("prior_loc", torch.zeros(num_features, dtype=dtype))
         self.register_buffer("prior_scale", torch.full((num_features,), float(prior_scale), dtype=dtype))
 
@@ -81,7 +84,8 @@ class BayesianLogisticRegression(nn.Module):
         return Independent(Normal(self.prior_loc, self.prior_scale), 1)
 
     def q(self) -> Distribution:
-        return self.posterior()
+        q: Distribution = self.posterior()
+        return q
 
     def _check(self, x: Tensor, y: Tensor) -> None:
         if x.dim() != 2 or x.shape[1] != self.num_features:

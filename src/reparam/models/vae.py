@@ -92,7 +92,8 @@ class VAE(nn.Module):
             likelihood. The decoder mirrors the encoder's hidden sizes.
 
     Example:
-        >>> model = VAE(input_dim=64, latent_dim=8, hidden=(64,))
+        >>> model = rp.models.VAE(input_dim=64, latent_dim=8, hidden=(64,))
+        >>> x = torch.rand(16, 64)  # a batch of 16 inputs in [0, 1]
         >>> loss = -model.objective(x, "iwae", k=5, gradient="dreg").mean()
         >>> loss.backward()
     """
@@ -136,7 +137,7 @@ class VAE(nn.Module):
 
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
         r""":math:`\log p_\theta(x \mid z)` summed over features; ``z`` may carry leading sample dims."""
-        out = self.decoder(z)
+        out: Tensor = self.decoder(z)
         if self.config.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
         assert self.log_scale is not None
@@ -165,7 +166,7 @@ class VAE(nn.Module):
         q = self.posterior(x)
         expected = expect(lambda z: self.log_likelihood(x, z), q, estimator or Pathwise(), num_samples)
         base = q.base_dist
-        kl = 0.5 * (base.loc**2 + base.scale**2 - 1.0 - 2.0 * base.scale.log()).sum(-1)
+        kl: Tensor = 0.5 * (base.loc**2 + base.scale**2 - 1.0 - 2.0 * base.scale.log()).sum(-1)
         return expected - kl
 
     def iwae(self, x: Tensor, k: int = 1, gradient: str = "standard") -> Tensor:

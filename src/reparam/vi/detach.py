@@ -79,9 +79,11 @@ def detach_parameters(q: Distribution) -> Distribution:
         TypeError: for an unsupported family, naming it and the fix.
 
     Example:
-        >>> q = Normal(loc, log_scale.exp())
+        >>> loc, log_scale = torch.zeros(3, requires_grad=True), torch.zeros(3, requires_grad=True)
+        >>> q = torch.distributions.Normal(loc, log_scale.exp())
         >>> z = q.rsample((8,))
-        >>> entropy_path = -detach_parameters(q).log_prob(z)   # gradient only via z
+        >>> entropy_path = -rp.vi.detach_parameters(q).log_prob(z)  # gradient only via z
+        >>> entropy_path.sum().backward()
     """
     if not isinstance(q, Distribution):
         raise TypeError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}.")

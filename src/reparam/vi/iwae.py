@@ -130,8 +130,13 @@ def iwae_bound(
         (minimise ``-iwae_bound(...).mean()``).
 
     Example:
-        >>> q = Independent(Normal(mu, sigma), 1)
-        >>> bound = iwae_bound(lambda z: decoder_log_lik(x, z) + prior.log_prob(z), q, 5, "dreg")
+        >>> from torch.distributions import Independent, Normal
+        >>> mu = torch.zeros(4, 2, requires_grad=True)  # 4 data points, 2 latents each
+        >>> q = Independent(Normal(mu, 1.0), 1)
+        >>> prior = Independent(Normal(torch.zeros(2), 1.0), 1)
+        >>> x = torch.randn(4, 2)
+        >>> log_joint = lambda z: Independent(Normal(z, 1.0), 1).log_prob(x) + prior.log_prob(z)
+        >>> bound = rp.vi.iwae_bound(log_joint, q, 5, "dreg")
         >>> (-bound.mean()).backward()
 
     References:
