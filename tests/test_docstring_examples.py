@@ -49,4 +49,5 @@ def test_docstring_example_runs(module: str, name: str) -> None:
     report: list[str] = []
     torch.manual_seed(seeded(0))
     result = runner.run(test, out=report.append)
-    assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed\n" + "".join(report)
+    failed = f"{name}: {result.failed} of {result.attempted} examples failed\n"
+    assert result.failed == 0, failed + "".join(report)
