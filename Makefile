@@ -19,10 +19,16 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/reparam demo
 
+# The whole suite, including tests/test_install.py (builds the wheel and runs it in a fresh
+# venv with only torch and numpy, about a minute); `-m "not install"` skips that one.
 test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks scripts
 
-.PHONY: install demo test lint
+# mypy over src/ with the settings in pyproject.toml ([tool.mypy]).
+typecheck: install
+	$(BIN)/mypy
+
+.PHONY: install demo test lint typecheck

@@ -45,17 +45,20 @@ def _split_indices(n: int, fractions: tuple[float, float], seed: int) -> tuple[n
 def _as_splits(name: str, x: np.ndarray, y: np.ndarray | None, seed: int) -> Splits:
     train, valid, test = _split_indices(len(x), (0.1, 0.2), seed)
 
-    def take(rows: np.ndarray, array: np.ndarray | None, dtype: torch.dtype) -> Tensor | None:
-        return None if array is None else torch.as_tensor(array[rows], dtype=dtype)
+    def features(rows: np.ndarray) -> Tensor:
+        return torch.as_tensor(x[rows], dtype=torch.float32)
+
+    def labels(rows: np.ndarray) -> Tensor | None:
+        return None if y is None else torch.as_tensor(y[rows], dtype=torch.long)
 
     return Splits(
         name,
-        take(train, x, torch.float32),
-        take(valid, x, torch.float32),
-        take(test, x, torch.float32),
-        take(train, y, torch.long),
-        take(valid, y, torch.long),
-        take(test, y, torch.long),
+        features(train),
+        features(valid),
+        features(test),
+        labels(train),
+        labels(valid),
+        labels(test),
     )
 
 

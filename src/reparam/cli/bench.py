@@ -38,7 +38,7 @@ def bench(
     ctx: typer.Context,
     name: str = typer.Argument(None, help="Benchmark to run (bench_NAME.py); omit to list them."),
     all_: bool = typer.Option(False, "--all", help="Run every benchmark in turn."),
-    folder: Path = typer.Option(None, "--dir", help="Benchmarks folder (default: the checkout's)."),
+    folder: Path | None = typer.Option(None, "--dir", help="Benchmarks folder (default: the checkout's)."),
 ) -> None:
     """List the benchmarks, or run one (extra arguments go to the script) and print its tables."""
     folder = folder or benchmarks_dir()

@@ -52,7 +52,8 @@ def _rows(checkpoint: dict, data: str | None, split: str) -> torch.Tensor:
         splits = load(source)
     if split not in ("train", "valid", "test"):
         raise typer.BadParameter(f"--split must be train, valid or test, got {split!r}.")
-    return getattr(splits, f"x_{split}")
+    rows: torch.Tensor = getattr(splits, f"x_{split}")
+    return rows
 
 
 @evaluate_app.command("vae")

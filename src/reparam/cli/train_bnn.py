@@ -33,6 +33,7 @@ from reparam.nn import (
     regression_uncertainty,
     reliability_diagram,
 )
+from reparam.nn.base import check_estimator
 from reparam.nn.likelihoods import heteroscedastic_gaussian_nll
 from reparam.training import (
     CHECKPOINT_FILE,
@@ -105,7 +106,7 @@ def _load(config: Config) -> tuple[Splits, float, float]:
 
 def _model(config: Config, splits: Splits) -> nn.Module:
     outputs = 2 if config.regression else int(splits.y_train.max()) + 1  # type: ignore[union-attr]
-    estimator = None if config.estimator == "deterministic" else config.estimator
+    estimator = None if config.estimator == "deterministic" else check_estimator(config.estimator)
     return build(config.arch, splits.num_features, outputs, estimator, config.prior_scale, config.hidden)
 
 
@@ -117,16 +118,16 @@ def evaluate(model: nn.Module, config: Config, x: Tensor, y: Tensor, y_mean: flo
     outputs = predict_samples(model, x, samples)
     model.train()
     if config.regression:
-        prediction = regression_uncertainty(outputs)
+        regression = regression_uncertainty(outputs)
         target = (y - y_mean) / y_std
-        rmse = float(((prediction.mean - target) ** 2).mean().sqrt()) * y_std
+        rmse = float(((regression.mean - target) ** 2).mean().sqrt()) * y_std
         # mixture NLL in standardised units + log(y_std) = NLL in the original units
-        nll = float(-prediction.log_likelihood(target).mean()) + math.log(y_std)
+        nll = float(-regression.log_likelihood(target).mean()) + math.log(y_std)
         return {
             "rmse": rmse,
             "nll": nll,
-            "aleatoric_std": float(prediction.aleatoric_variance.mean().sqrt()) * y_std,
-            "epistemic_std": float(prediction.epistemic_variance.mean().sqrt()) * y_std,
+            "aleatoric_std": float(regression.aleatoric_variance.mean().sqrt()) * y_std,
+            "epistemic_std": float(regression.epistemic_variance.mean().sqrt()) * y_std,
         }
     prediction = classification_uncertainty(outputs)
     return {
@@ -288,10 +289,9 @@ def run(
     records = log.read()
     if records:
         _plot_curves(records, folder / "curves.png", config.name)
-    if config.regression:
-        _plot_regression(
-            model, config, splits.x_test, splits.y_test, y_mean, y_std, folder / "predictions.png"
-        )  # type: ignore[arg-type]
+    if config.regression and splits.y_test is not None:
+        path = folder / "predictions.png"
+        _plot_regression(model, config, splits.x_test, splits.y_test, y_mean, y_std, path)
     done = records[-1]["epoch"] if records else 0
     summary = {"name": config.name, "config": asdict(config), "epochs_done": done, "test": test}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))

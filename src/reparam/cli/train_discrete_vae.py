@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from reparam.cli.app import train_app
 from reparam.data import Splits, binarized_mnist
+from reparam.estimators.base import Estimator
 from reparam.estimators.registry import ESTIMATORS, make_estimator
 from reparam.models.discrete_vae import ARCHITECTURES, DiscreteVAE, DiscreteVAEConfig
 from reparam.training import (
@@ -106,7 +107,17 @@ def test_bound(model: DiscreteVAE, x: Tensor, k: int) -> float:
     return float(model.importance_bound(x, k=k, chunk=max(1, 20000 // k)).mean())
 
 
-def _save(path: Path, options: Options, model, optimizer, order, estimator, step, elapsed, window) -> None:
+def _save(
+    path: Path,
+    options: Options,
+    model: DiscreteVAE,
+    optimizer: torch.optim.Optimizer,
+    order: ShuffledBatches,
+    estimator: Estimator,
+    step: int,
+    elapsed: float,
+    window: list[float],
+) -> None:
     save_checkpoint(
         path,
         {

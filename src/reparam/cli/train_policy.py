@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import typer
 from rich.console import Console
-from torch import nn
+from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from reparam._optional import require
 from reparam.baselines import Learned, LeaveOneOut, MovingAverage
@@ -29,7 +30,9 @@ from reparam.models.policy import (
     LQR,
     CategoricalPolicy,
     GaussianPolicy,
+    LinearFeedback,
     Pendulum,
+    TrajectoryDistribution,
     cartpole_update,
     differentiable_update,
     evaluate_policy,
@@ -177,19 +180,25 @@ def make_baseline(options: PolicyOptions) -> tuple[Baseline | None, nn.Module | 
         # Whole-episode credit: the baseline is a function of the initial state's observation.
         features = 2 if options.env == "lqr" else 3
         module = mlp(features, 1, 64)
-        return Learned(module, features=lambda q: q.task.observe(q.initial_state)), module
+        return Learned(module, features=_initial_observation), module
     # Reward-to-go credit: a value function of (observation, t / T).
     features = 5 if options.env == "cartpole" else (3 if options.env == "lqr" else 4)
     module = mlp(features, 1, 64)
     return Learned(module), module
 
 
-def evaluate(options: PolicyOptions, policy: nn.Module) -> dict[str, float]:
+def _initial_observation(q: Distribution) -> Tensor:
+    """The whole-episode baseline's input: the observation of the initial state."""
+    assert isinstance(q, TrajectoryDistribution)
+    return q.task.observe(q.initial_state)
+
+
+def evaluate(options: PolicyOptions, policy: nn.Module) -> dict[str, Any]:
     """LQR: the exact expected cost and the optimum; pendulum: the mean cost of the mean
     policy over 256 fixed initial states; CartPole: the mean return of 100 fresh episodes."""
     if options.env == "lqr":
         lqr = LQR(horizon=options.horizon)
-        assert isinstance(policy, GaussianPolicy)
+        assert isinstance(policy, GaussianPolicy) and isinstance(policy.mean, LinearFeedback)
         K = policy.mean.K.detach().double()
         sigma = 0.0 if options.estimator == "deterministic" else float(policy.log_std.exp()[0])
         cost, optimum = float(expected_cost(lqr, K, sigma)), lqr.optimal_cost(sigma)
@@ -241,7 +250,8 @@ def train(options: PolicyOptions, resume: bool = False, console: Console | None 
     params = list(policy.parameters()) + ([] if value_net is None else list(value_net.parameters()))
     optimizer = torch.optim.Adam(params, lr=options.lr)
     generator = torch.Generator().manual_seed(options.seed + 7919)
-    step, env_steps, recent, solved_at = 0, 0, deque(maxlen=100), None
+    recent: deque[float] = deque(maxlen=100)
+    step, env_steps, solved_at = 0, 0, None
     if resume:
         state = load_checkpoint(checkpoint)
         saved = {k: v for k, v in state["options"].items() if k not in RESUMABLE}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -81,6 +82,7 @@ class DiscreteVAE(nn.Module):
             self.encoder, self.decoder = _mlp([d, h, h, z]), _mlp([z, h, h, d])
         self.prior_logits = nn.Parameter(torch.zeros(z))
         mean = torch.full((d,), 0.5) if train_mean is None else train_mean.detach().float().reshape(d)
+        self.input_mean: Tensor
         self.register_buffer("input_mean", mean.clone())
         with torch.no_grad():
             last = self.decoder[-1]
@@ -98,13 +100,13 @@ class DiscreteVAE(nn.Module):
 
     def log_likelihood(self, x: Tensor, b: Tensor) -> Tensor:
         """:math:`\\log p(x \\mid b)` summed over pixels; ``b`` shaped ``(..., batch, latent)``."""
-        logits = self.decoder(b)
+        logits: Tensor = self.decoder(b)
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
     def log_joint(self, x: Tensor, b: Tensor) -> Tensor:
         return self.log_likelihood(x, b) + self.log_prior(b)
 
-    def cost(self, x: Tensor):  # -> CostFn
+    def cost(self, x: Tensor) -> Callable[[Tensor], Tensor]:
         """``b -> -log p(x, b)``: one cost per sample and data point, shape ``(n, batch)``."""
 
         def f(b: Tensor) -> Tensor:
@@ -125,7 +127,8 @@ class DiscreteVAE(nn.Module):
         if isinstance(estimator, VIMCO):
 
             def log_weights(b: Tensor) -> Tensor:
-                return self.log_joint(x, b) - q.log_prob(b).sum(-1)
+                log_q: Tensor = q.log_prob(b).sum(-1)
+                return self.log_joint(x, b) - log_q
 
             bound = expect(log_weights, q, estimator, num_samples)
             return -bound.mean(), bound.detach()
@@ -152,7 +155,8 @@ class DiscreteVAE(nn.Module):
         """Monte Carlo ELBO per data point (analytic entropy)."""
         q = self.posterior(x)
         b = q.sample((num_samples,))
-        return self.log_joint(x, b).mean(0) + q.entropy().sum(-1)
+        entropy: Tensor = q.entropy().sum(-1)
+        return self.log_joint(x, b).mean(0) + entropy
 
 
 def encoder_gradient_variance(

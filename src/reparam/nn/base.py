@@ -33,7 +33,7 @@ The estimator is a plain attribute, settable at any time: ``layer.estimator = "l
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -51,14 +51,14 @@ def inverse_softplus(value: float) -> float:
     return value + math.log(-math.expm1(-value))
 
 
-def check_estimator(estimator: object) -> str:
+def check_estimator(estimator: object) -> EstimatorName:
     if estimator not in ESTIMATORS:
         raise ValueError(
             f"estimator must be one of {ESTIMATORS}, got {estimator!r}: 'reparam' samples one weight "
             "matrix per batch, 'local' samples pre-activations per example, 'flipout' decorrelates "
             "one weight sample per example with random signs."
         )
-    return str(estimator)
+    return cast(EstimatorName, estimator)  # one of ESTIMATORS, checked above
 
 
 def random_sign(like: Tensor) -> Tensor:
@@ -124,7 +124,7 @@ class BayesLayer(BayesianModule):
 
     # -- configuration -------------------------------------------------------------------------
     @property
-    def estimator(self) -> str:
+    def estimator(self) -> EstimatorName:
         return self._estimator
 
     @estimator.setter
@@ -167,7 +167,7 @@ class BayesLayer(BayesianModule):
         """``KL(q(W, b) || p(W, b))``, summed over every weight (analytic or Monte Carlo, as the
         prior allows)."""
         kl = self.prior.kl(self.weight_mu, self.weight_sigma)
-        if self.bias_mu is not None:
+        if self.bias_mu is not None and self.bias_rho is not None:
             kl = kl + self.prior.kl(self.bias_mu, F.softplus(self.bias_rho))
         return kl
 
@@ -184,7 +184,9 @@ class BayesLayer(BayesianModule):
         b_sigma = None if self.bias_rho is None else F.softplus(self.bias_rho)
         if self._estimator == "reparam":
             weight = self.weight_mu + w_sigma * torch.randn_like(w_sigma)
-            bias = None if b_sigma is None else self.bias_mu + b_sigma * torch.randn_like(b_sigma)
+            bias = None
+            if self.bias_mu is not None and b_sigma is not None:
+                bias = self.bias_mu + b_sigma * torch.randn_like(b_sigma)
             return self._op(x, weight, bias)
         mean = self._op(x, self.weight_mu, self.bias_mu)
         if self._estimator == "local":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from typing import cast
 
 from torch import nn
 
@@ -110,8 +111,9 @@ def bayesianize(
                 if id(child) not in converted:
                     new = _convert(child, estimator, prior, init_scale)
                     if init_from_weights:
-                        bias = None if child.bias is None else child.bias.detach()
-                        new.load_means(child.weight.detach(), bias)
+                        layer = cast("nn.Linear | nn.Conv1d | nn.Conv2d", child)  # types <= DEFAULT_TYPES
+                        bias = None if layer.bias is None else layer.bias.detach()
+                        new.load_means(layer.weight.detach(), bias)
                     converted[id(child)] = new
                 setattr(module, name, converted[id(child)])
             else:

@@ -103,6 +103,9 @@ class ScaleMixturePrior(Prior):
         num_samples: Monte Carlo samples per KL estimate.
     """
 
+    mixture_weight: Tensor  # buffers, registered in __init__
+    scales: Tensor
+
     def __init__(
         self, mixture_weight: float = 0.5, scale1: float = 1.0, scale2: float = 0.0025, num_samples: int = 1
     ) -> None:

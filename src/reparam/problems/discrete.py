@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
 from torch.distributions import Bernoulli
 
 from reparam._optional import pyplot, require
-from reparam.problems.base import ProblemInstance, register_problem
+from reparam.estimators.base import CostFn
+from reparam.problems.base import CompareRequest, ProblemInstance, register_problem
 
 TOY_ESTIMATORS: tuple[str, ...] = (
     "reinforce",
@@ -56,7 +58,7 @@ TOY_ESTIMATORS: tuple[str, ...] = (
 )
 
 
-def toy_cost(t: float):  # -> CostFn
+def toy_cost(t: float) -> CostFn:
     def f(b: Tensor) -> Tensor:
         return (b - t).pow(2).mean(-1)
 
@@ -224,14 +226,14 @@ def optimisation_runs(
         probs = []
         for _ in range(steps):
             optimizer.zero_grad()
-            estimator(f, Bernoulli(logits=phi), n).sum().backward()  # type: ignore[operator]
+            estimator(f, Bernoulli(logits=phi), n).sum().backward()
             optimizer.step()
             probs.append(float(torch.sigmoid(phi.detach())))
         runs.append(Run(name, probs))
     return runs
 
 
-def plot_runs(runs: list[Run], path, t: float) -> None:  # path: str | Path
+def plot_runs(runs: list[Run], path: str | Path, t: float) -> None:
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -267,6 +269,13 @@ def rows_markdown(title: str, rows: list[ToyRow]) -> str:
     return "\n".join(lines)
 
 
+def _option(options: dict[str, object], key: str, default: float) -> float:
+    value = options.get(key, default)
+    if not isinstance(value, (int, float, str)):
+        raise ValueError(f"option {key} must be a number, got {value!r}.")
+    return float(value)
+
+
 def _toy_options(options: dict[str, object]) -> dict[str, object]:
     valid = {"D", "t", "phi", "steps", "lr", "short"}
     unknown = sorted(set(options) - valid)
@@ -277,26 +286,23 @@ def _toy_options(options: dict[str, object]) -> dict[str, object]:
     return options
 
 
-def run_bernoulli_toy(request) -> None:  # request: CompareRequest
+def run_bernoulli_toy(request: CompareRequest) -> None:
     """Discrete estimators on b ~ Bernoulli(sigmoid(phi)), f = mean_i (b_i - t)^2: bias and
     variance against the closed forms (D=200, t=0.499; D=1, t=0.45/0.499) and optimisation runs."""
-    from pathlib import Path
-
     require("rich", extra="cli", feature="the bernoulli-toy runner")
     from rich.console import Console
     from rich.table import Table
 
     options = _toy_options(dict(request.options))
     short = bool(options.get("short", 0))
-    phi = float(options.get("phi", 0.0))  # type: ignore[arg-type]
+    phi = _option(options, "phi", 0.0)
+    configs: tuple[tuple[int, float], ...] = CONFIGS
     if "D" in options or "t" in options:
-        configs = ((int(options.get("D", 200)), float(options.get("t", 0.499))),)  # type: ignore[arg-type]
-    else:
-        configs = CONFIGS
+        configs = ((int(_option(options, "D", 200)), _option(options, "t", 0.499)),)
     names = tuple(request.estimators) if request.estimators else TOY_ESTIMATORS
     repeats = min(request.repeats, 500) if short else request.repeats
-    steps = int(options.get("steps", 200 if short else 1000))  # type: ignore[arg-type]
-    lr = float(options.get("lr", 0.02))  # type: ignore[arg-type]
+    steps = int(_option(options, "steps", 200 if short else 1000))
+    lr = _option(options, "lr", 0.02)
     out = Path(request.out) if request.out is not None else Path("bernoulli-toy")
     out.mkdir(parents=True, exist_ok=True)
     console = Console(width=max(Console().width, 130))

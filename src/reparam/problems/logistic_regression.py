@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
+from typing import TYPE_CHECKING
 
 from reparam._optional import require
 from reparam.problems.base import CompareRequest, register_runner
 
+if TYPE_CHECKING:  # imported lazily at run time
+    from reparam.studies.logistic_regression import StudyConfig
+
 _INT_OPTIONS = ("steps", "record_every", "variance_repeats", "batch_size", "seed", "eval_samples")
 
 
-def study_config(options: dict[str, object]):  # -> StudyConfig (imported lazily)
+def study_config(options: dict[str, object]) -> StudyConfig:
     """The study settings from ``-O`` options; unknown keys are an error naming the valid ones."""
     from reparam.studies.logistic_regression import StudyConfig
 

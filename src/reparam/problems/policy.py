@@ -24,7 +24,9 @@ def _horizons(value: object) -> tuple[int, ...]:
     if value is None:
         return DEFAULT_HORIZONS
     values = value if isinstance(value, list) else [value]
-    horizons = tuple(int(v) for v in values)  # type: ignore[call-overload]
+    horizons = tuple(int(v) for v in values if isinstance(v, (int, str)))
+    if len(horizons) != len(values):
+        raise ValueError(f"horizons must be integers, got {value!r}.")
     if not horizons or min(horizons) < 1:
         raise ValueError(f"horizons must be positive ints, e.g. -O horizons=5,10,50, got {value!r}.")
     return horizons
@@ -99,7 +101,7 @@ def policy_horizon(request: CompareRequest) -> None:
     samples = int(options.pop("samples", max(request.num_samples, 4)))  # type: ignore[call-overload]
     if options:
         raise ValueError(f"unknown options {sorted(options)}; policy-horizon takes horizons, tasks, samples.")
-    names = ESTIMATORS
+    names: tuple[str, ...] = ESTIMATORS
     if request.estimators:
         mapping = {"pathwise": "pathwise", "reinforce-loo": "score-function"}
         unknown = [n for n in request.estimators if n not in mapping]

@@ -35,14 +35,16 @@ from torch.func import functional_call, grad, vmap
 
 from reparam._optional import pyplot
 from reparam.data import digits
-from reparam.nn import ESTIMATORS, BayesLinear, ELBOLoss, bayesian_modules
+from reparam.nn import ESTIMATORS, BayesLayer, BayesLinear, ELBOLoss, bayesian_modules
+from reparam.nn.base import check_estimator
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 def _set_estimator(model: nn.Module, estimator: str) -> None:
     for layer in bayesian_modules(model):
-        layer.estimator = estimator
+        if isinstance(layer, BayesLayer):
+            layer.estimator = check_estimator(estimator)
 
 
 def trained_model(x: Tensor, y: Tensor, steps: int, hidden: int = 100, seed: int = 0) -> nn.Sequential:

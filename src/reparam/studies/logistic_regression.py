@@ -36,8 +36,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import Tensor
 
 from reparam._optional import pyplot
 from reparam.baselines import DeltaMethod, MovingAverage
@@ -177,10 +179,16 @@ def gradient_variance(
     grads = []
     for _ in range(config.variance_repeats):
         state = copy.deepcopy(estimator)
-        value = model.elbo(data.x_train, data.y_train, state, config.num_samples)
+        value = model.elbo(data.x_train, _labels(data.y_train), state, config.num_samples)
         grads.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(value, params)]))
     variance = torch.stack(grads).var(0)
     return float(variance.mean()), float(variance.max())
+
+
+def _labels(labels: Tensor | None) -> Tensor:
+    if labels is None:
+        raise ValueError("the logistic-regression study needs labelled data (Splits with y_train/y_test).")
+    return labels
 
 
 def _record(
@@ -193,11 +201,11 @@ def _record(
     config: StudyConfig,
 ) -> None:
     with torch.no_grad():
-        value = model.elbo(data.x_train, data.y_train, Pathwise(), config.eval_samples)
+        value = model.elbo(data.x_train, _labels(data.y_train), Pathwise(), config.eval_samples)
         result.elbo.append(float(value))
         result.kl.append(float(model.kl()))
-        result.train_accuracy.append(model.accuracy(data.x_train, data.y_train, config.eval_samples))
-        result.test_accuracy.append(model.accuracy(data.x_test, data.y_test, config.eval_samples))
+        result.train_accuracy.append(model.accuracy(data.x_train, _labels(data.y_train), config.eval_samples))
+        result.test_accuracy.append(model.accuracy(data.x_test, _labels(data.y_test), config.eval_samples))
     result.steps.append(step)
     mean, top = gradient_variance(model, estimator, data, config)
     result.variance_mean.append(mean)
@@ -231,6 +239,7 @@ def train_one(
     estimator = make_estimator(spec, config)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
     n = data.x_train.shape[0]
+    y_train = _labels(data.y_train)
     scale = n / config.batch_size
     result = RunResult(
         spec.name,
@@ -249,7 +258,7 @@ def train_one(
         for group in optimizer.param_groups:
             group["lr"] = config.lr * math.cos(0.5 * math.pi * step / config.steps)
         try:
-            loss = -model.elbo(data.x_train[rows], data.y_train[rows], estimator, config.num_samples, scale)
+            loss = -model.elbo(data.x_train[rows], y_train[rows], estimator, config.num_samples, scale)
             if not math.isfinite(float(loss.detach())):
                 raise FloatingPointError(f"loss is {float(loss.detach())}")
             optimizer.zero_grad(set_to_none=True)
@@ -338,7 +347,7 @@ def _average(values: list[float]) -> float:
     return sum(tail) / len(tail)
 
 
-def summary_rows(result: StudyResult) -> list[dict[str, object]]:
+def summary_rows(result: StudyResult) -> list[dict[str, Any]]:
     rows = []
     for run in result.runs:
         rows.append(
@@ -358,7 +367,7 @@ def summary_rows(result: StudyResult) -> list[dict[str, object]]:
     return rows
 
 
-def sampler_rows(result: StudyResult) -> list[dict[str, object]]:
+def sampler_rows(result: StudyResult) -> list[dict[str, Any]]:
     rows = []
     for run in result.runs:
         if not run.sampler_variance_mean:

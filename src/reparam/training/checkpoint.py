@@ -35,4 +35,5 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; train first or drop --resume.")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    return checkpoint

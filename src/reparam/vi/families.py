@@ -146,4 +146,4 @@ def make_family(name: str, dim: int, **options: object) -> nn.Module:
     """A family by name: ``"mean-field"``, ``"full-rank"`` or ``"low-rank"`` (``rank=``)."""
     if name not in FAMILIES:
         raise ValueError(f"unknown family {name!r}; choose one of {sorted(FAMILIES)}.")
-    return FAMILIES[name](dim, **options)  # type: ignore[arg-type]
+    return FAMILIES[name](dim, **options)

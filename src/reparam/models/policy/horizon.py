@@ -84,6 +84,10 @@ def gradient_samples(
 def repeated_gradients(policy: GaussianPolicy) -> Tensor:
     """The ``R`` gradients of a :func:`repeated_linear_gaussian` policy after ``backward``:
     ``(R, m * d + m)``, the ``K`` entries then the ``log_std`` entries of each copy."""
+    if not isinstance(policy.mean, RepeatedLinearFeedback):
+        raise TypeError(
+            "repeated_gradients needs a repeated_linear_gaussian policy (a RepeatedLinearFeedback mean)."
+        )
     K, log_std = policy.mean.K, policy.log_std
     if K.grad is None or log_std.grad is None:
         raise RuntimeError("no gradient yet: call backward on the objective first.")

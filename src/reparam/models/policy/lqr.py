@@ -60,12 +60,11 @@ class LQR:
         if self.horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {self.horizon}.")
         self.state_dim, self.action_dim = n, m
-        as64 = {"dtype": torch.float64}
-        self.A, self.B, self.Q, self.R = (t.to(**as64) for t in (self.A, self.B, self.Q, self.R))
-        self.initial_covariance = self.initial_covariance.to(**as64)
+        self.A, self.B, self.Q, self.R = (t.to(torch.float64) for t in (self.A, self.B, self.Q, self.R))
+        self.initial_covariance = self.initial_covariance.to(torch.float64)
         self.P = solve_discrete_riccati(self.A, self.B, self.Q, self.R)
         self.K_star = optimal_gain(self.A, self.B, self.R, self.P)
-        self._chol = torch.linalg.cholesky(self.initial_covariance)
+        self._chol: Tensor = torch.linalg.cholesky(self.initial_covariance)
 
     def optimal_cost(self, sigma: float = 0.0) -> float:
         """``J*(sigma)``: the smallest expected episode cost of ``u = -K x + sigma eps``."""
@@ -74,7 +73,8 @@ class LQR:
         return float(value)
 
     def _m(self, name: str, like: Tensor) -> Tensor:
-        return getattr(self, name).to(dtype=like.dtype, device=like.device)
+        matrix: Tensor = getattr(self, name)
+        return matrix.to(dtype=like.dtype, device=like.device)
 
     def initial_state(self, num_episodes: int, generator: torch.Generator | None = None) -> Tensor:
         noise = torch.randn(num_episodes, self.state_dim, generator=generator, dtype=torch.float64)

@@ -23,9 +23,9 @@ def solve_discrete_riccati(
         RuntimeError: when the iteration does not converge in ``max_iter`` steps (the pair is
             probably not stabilisable).
     """
-    P = Q.clone()
+    P: Tensor = Q.clone()
     for _ in range(max_iter):
-        gain = torch.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+        gain: Tensor = torch.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
         new = Q + A.T @ P @ A - A.T @ P @ B @ gain
         new = 0.5 * (new + new.T)
         change = (new - P).abs().max() / new.abs().max().clamp_min(1e-300)
@@ -40,4 +40,5 @@ def solve_discrete_riccati(
 
 def optimal_gain(A: Tensor, B: Tensor, R: Tensor, P: Tensor) -> Tensor:
     r"""The optimal feedback gain :math:`K^* = (R + B^\top P B)^{-1} B^\top P A` (``u = -K^* x``)."""
-    return torch.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+    gain: Tensor = torch.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+    return gain

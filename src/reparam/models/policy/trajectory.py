@@ -71,7 +71,7 @@ class TrajectoryDistribution(Distribution):
             validate_args=False,
         )
 
-    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+    def rsample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = ()) -> Tensor:
         shape = torch.Size(sample_shape) + self.initial_state.shape
         state = self.initial_state.expand(shape)
         actions = []
@@ -81,7 +81,7 @@ class TrajectoryDistribution(Distribution):
             state = self.task.step(state, action)
         return torch.stack(actions, dim=-2)
 
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+    def sample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = ()) -> Tensor:
         with torch.no_grad():
             return self.rsample(sample_shape)
 
