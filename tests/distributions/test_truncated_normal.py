@@ -10,6 +10,7 @@ import torch
 from scipy import integrate, stats
 
 from reparam.distributions import TruncatedNormal
+from reparam.distributions._support import MixedBounds
 
 INF = math.inf
 BOUNDS = [(-1.0, 2.0), (8.0, INF), (-INF, -40.0), (30.0, 30.5), (-INF, 60.0), (-200.0, -199.0), (-3.0, INF)]
@@ -135,3 +136,57 @@ def test_linear_space_quantile_matches_50_digit_inversion(low: float, high: floa
         lo, hi = (mpmath.ncdf(b) if math.isfinite(b) else float(b > 0) for b in (low, high))
         want = [float(mpmath.sqrt(2) * mpmath.erfinv(2 * (lo + mpmath.mpf(v) * (hi - lo)) - 1)) for v in u]
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    ("loc", "scale", "low", "high"),
+    [(1e7, 1.0, 5.0, 5.001), (1e8, 1e-8, 5.0, 5.001), (1e8, 1e-8, 5.0, INF), (-1e7, 1.0, -INF, -5.0)],
+)
+def test_loc_far_from_the_interval_keeps_samples_inside(
+    loc: float, scale: float, low: float, high: float, dtype: torch.dtype
+) -> None:
+    # loc + scale * xi rounds past a bound when loc is 1e6 interval widths away (72 of 20000
+    # at loc 1e7 before the clamp); one-sided supports are open, so the bound itself is out too.
+    dist = TruncatedNormal(torch.tensor(loc, dtype=dtype), torch.tensor(scale, dtype=dtype), low, high)
+    z = dist.rsample((20000,))
+    assert bool(dist.support.check(z).all())
+    assert bool(torch.isfinite(dist.log_prob(z)).all())  # validated: no support error either
+    if math.isinf(high) or math.isinf(low):
+        assert bool((z != low).all() & (z != high).all())
+        unconstrained = torch.distributions.biject_to(dist.support).inv(z)
+        assert bool(torch.isfinite(unconstrained).all())
+
+
+def test_support_constraint_follows_the_kind_of_bounds() -> None:
+    constraints = torch.distributions.constraints
+    zeros = torch.zeros(2)
+    cases = [
+        ((-INF, INF), type(constraints.real)),
+        ((0.0, INF), constraints.greater_than),
+        ((-INF, 0.0), constraints.less_than),
+        ((0.0, 1.0), constraints.interval),
+        ((torch.tensor([0.0, -INF]), INF), MixedBounds),
+    ]
+    for (low, high), kind in cases:
+        assert isinstance(TruncatedNormal(zeros, 1.0, low, high).support, kind), (low, high)
+
+
+def test_mixed_bounds_bijection_round_trips_with_the_right_jacobian() -> None:
+    low = torch.tensor([0.0, -INF, -INF, 1.0], dtype=torch.float64)
+    high = torch.tensor([INF, 2.0, INF, 3.0], dtype=torch.float64)
+    dist = TruncatedNormal(torch.zeros(4, dtype=torch.float64), 1.5, low, high)
+    transform = torch.distributions.biject_to(dist.support)
+    x = torch.linspace(-30.0, 30.0, 61, dtype=torch.float64).unsqueeze(-1).expand(61, 4).clone()
+    y = transform(x)
+    assert bool(dist.support.check(y).all()) and bool(torch.isfinite(y).all())
+    z = dist.sample((500,))
+    torch.testing.assert_close(transform(transform.inv(z)), z, rtol=1e-12, atol=1e-12)
+    # log|dy/dx| against autograd, elementwise, where y is not saturated at a bound.
+    x_mid = torch.linspace(-3.0, 3.0, 7, dtype=torch.float64).unsqueeze(-1).expand(7, 4).clone()
+    x_mid.requires_grad_(True)
+    (dy,) = torch.autograd.grad(transform(x_mid).sum(), x_mid)
+    jac = transform.log_abs_det_jacobian(x_mid, transform(x_mid))
+    torch.testing.assert_close(jac, torch.log(dy), rtol=1e-12, atol=1e-12)
+    (grad,) = torch.autograd.grad(transform(x_mid).sum(), x_mid)
+    assert bool(torch.isfinite(grad).all())
