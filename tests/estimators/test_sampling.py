@@ -90,14 +90,48 @@ def test_importance_sampling_with_delta_method_unbiased() -> None:
     _assert_unbiased(grads, _exact(*_problem())[1])
 
 
+def _batched_grads(estimator: object, repeats: int) -> torch.Tensor:
+    """``repeats`` independent gradient estimates (rows ``(d/dmu, d/dsigma)``) in one call: the
+    problem replicated along a batch dim, one estimate per batch element. Stratified draws each
+    noise coordinate's strata independently, so each row is exactly one stratified estimate; QMC
+    gives each row its own three Sobol coordinates, independently scrambled (so rows are
+    independent RQMC estimates, each on a different 3-dim projection of the sequence)."""
+    mu0, sigma0 = _problem()
+    mu = mu0.detach().expand(repeats, 3).clone().requires_grad_(True)
+    sigma = sigma0.detach().expand(repeats, 3).clone().requires_grad_(True)
+    value = rp.expect(_f, Independent(Normal(mu, sigma), 1), estimator, N)
+    return torch.cat(torch.autograd.grad(value.sum(), [mu, sigma]), -1)
+
+
+def _log_variance_ratio(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log(var a / var b)`` per coordinate and its standard error from the delta method,
+    ``Var(log s^2) ~ (kurtosis - 1) / R`` for each independent sample."""
+
+    def kurtosis(x: torch.Tensor) -> torch.Tensor:
+        return ((x - x.mean(0)) ** 4).mean(0) / x.var(0) ** 2
+
+    log_ratio = a.var(0).log() - b.var(0).log()
+    se = ((kurtosis(a) - 1) / a.shape[0] + (kurtosis(b) - 1) / b.shape[0]).sqrt()
+    return log_ratio, se
+
+
 def test_qmc_and_stratified_lower_variance_than_iid() -> None:
     # For a smooth f in 3 dims, RQMC's variance at N = 16 is far below i.i.d. (O(N^-2) or
-    # better against O(N^-1)); Latin hypercube removes the additive part, which is all of
-    # this f. A factor 2 margin leaves room for the noise of R = 300 variance estimates.
-    _, iid = _estimates(rp.Pathwise())
-    for sampler in (rp.QMC(), rp.Stratified()):
-        _, better = _estimates(rp.Pathwise(sampling=sampler))
-        assert bool((better.var(0) < 0.5 * iid.var(0)).all()), type(sampler).__name__
+    # better against O(N^-1)); Latin hypercube removes the additive part, which is all of this
+    # f. Measured ratios var(sampler) / var(iid) per coordinate (50000 rows, 3 seeds): about
+    # 0.08, 0.18, 0.04, 0.19, 0.38, 0.09 for both. The estimates are heavy-tailed (kurtosis up
+    # to ~150 for d/dsigma_2 under Stratified), so the variance comparison uses each sample
+    # variance's own standard error, SE(log s^2) = sqrt((kurtosis - 1) / R): the test asks for a
+    # ratio below 1 by more than 5 standard errors of the log-ratio (false-alarm rate 2.9e-7
+    # per coordinate if the variance were merely equal; at these sizes the worst coordinate,
+    # d/dsigma_2, sits about 9-11 standard errors below 1, 4-6 above the threshold: a correct
+    # sampler fails with probability below 3e-5).
+    iid = _batched_grads(rp.Pathwise(), 20000)
+    for sampler, repeats in ((rp.QMC(), 7000), (rp.Stratified(), 20000)):  # QMC: 3 x 7000 <= 21201 dims
+        better = _batched_grads(rp.Pathwise(sampling=sampler), repeats)
+        log_ratio, se = _log_variance_ratio(better, iid)
+        z = -log_ratio / se
+        assert bool((z > 5).all()), f"{type(sampler).__name__}: ratios {log_ratio.exp()}, z {z}"
 
 
 def test_antithetic_exact_for_linear_cost() -> None:
@@ -171,8 +205,6 @@ def test_default_pathwise_unchanged() -> None:
     b = q.rsample((5,)).sum(-1).mean(0)
     assert torch.equal(a, b)
 
-
-SAMPLERS = [rp.Antithetic(), rp.Stratified(), rp.QMC(), rp.ImportanceSampling()]
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS, ids=lambda s: type(s).__name__)
