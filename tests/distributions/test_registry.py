@@ -483,3 +483,16 @@ def test_pathwise_gradient_unbiased(example: Example) -> None:
         assert abs(grads.mean() - exact) < 5 * se + 1e-6 * (1 + abs(exact)), (
             f"{example.name}: d/d{name} mean {grads.mean():.6g} vs exact {exact:.6g} (se {se:.3g})"
         )
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=IDS)
+def test_biject_to_support_is_finite_and_round_trips(example: Example) -> None:
+    # What Pyro's autoguides do with a site: map samples to the unconstrained space and back.
+    dist = example.build(**tensors(example.params))
+    transform = torch.distributions.biject_to(dist.support)
+    z = dist.sample((200,))
+    x = transform.inv(z)
+    assert bool(torch.isfinite(x).all()), example.name
+    torch.testing.assert_close(transform(x), z, rtol=1e-6, atol=1e-300)
+    y = transform(torch.randn_like(x))
+    assert bool(torch.isfinite(y).all()) and bool(dist.support.check(y).all()), example.name

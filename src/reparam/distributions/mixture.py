@@ -6,7 +6,7 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import Categorical, Distribution, Independent
+from torch.distributions import Categorical, Distribution, Independent, constraints
 from torch.distributions import MixtureSameFamily as _TorchMixtureSameFamily
 
 from reparam.distributions._checks import overrides, samples_trusted
@@ -22,6 +22,13 @@ def _weighted_sum(values: Tensor, weights: Tensor) -> Tensor:
         dtype = torch.promote_types(values.dtype, weights.dtype)
         return torch.matmul(values.to(dtype), weights.to(dtype))
     return (weights * values).sum(-1)
+
+
+def _parameter_free(constraint: constraints.Constraint) -> bool:
+    """Whether ``constraint`` (and the one it wraps, for ``independent``) holds no tensors."""
+    base = getattr(constraint, "base_constraint", None)
+    own = [v for k, v in vars(constraint).items() if k != "base_constraint"]
+    return not any(isinstance(v, Tensor) for v in own) and (base is None or _parameter_free(base))
 
 
 class MixtureSameFamily(_TorchMixtureSameFamily):
@@ -65,6 +72,14 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
         univariate = comp.event_shape == ()
         base = comp.base_dist if diagonal else comp
         return (univariate or (diagonal and base.event_shape == ())) and overrides(base, "cdf")
+
+    @constraints.dependent_property
+    def support(self) -> constraints.Constraint:
+        """The components' support itself where it is the same for every component (``real``,
+        ``positive``, ``independent(real, 1)``...: no tensor bounds), so ``biject_to`` and Pyro's
+        autoguides work; else torch's per-component constraint (which has no bijection)."""
+        comp = self.component_distribution.support
+        return comp if _parameter_free(comp) else super().support
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         """Component index from the weights, then that component's draw (as torch), except that
