@@ -24,9 +24,9 @@ def _horizons(value: object) -> tuple[int, ...]:
     if value is None:
         return DEFAULT_HORIZONS
     values = value if isinstance(value, list) else [value]
-    horizons = tuple(int(v) for v in values if isinstance(v, (int, str)))
+    horizons = tuple(int(v) for v in values if isinstance(v, (int, float, str)))
     if len(horizons) != len(values):
-        raise ValueError(f"horizons must be integers, got {value!r}.")
+        raise ValueError(f"horizons must be numbers, got {value!r}.")
     if not horizons or min(horizons) < 1:
         raise ValueError(f"horizons must be positive ints, e.g. -O horizons=5,10,50, got {value!r}.")
     return horizons
