@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate
+from reparam.estimators.base import CostFn, evaluate, first_order_only
 from reparam.estimators.discrete_support import (
     batch_shape,
     check_pairs,
@@ -66,6 +66,7 @@ class ARM:
         c1, c2 = detached[:n], detached[n:]
         diff = costs_per_variable(c1 - c2, u.dim())
         grad = (diff * (u - 0.5)).mean(0)
+        logits = first_order_only(logits, "ARM()")
         return costs.mean(0) + sum_to_cost(credit_logits(logits, grad), costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:

@@ -8,7 +8,7 @@ estimator's gradient estimate. ``rp.expect`` only validates its arguments and ca
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -192,3 +192,48 @@ def _empty_log_prob(q: Distribution, z: Tensor) -> Tensor:
         dims = q.reinterpreted_batch_ndims
         return inner.sum(dim=tuple(range(-dims, 0))) if dims else inner
     return q.log_prob(z)
+
+
+def refuse_create_graph(estimator: str) -> None:
+    """Raise the error for a double-backward graph through an estimator that gives first
+    derivatives only (autograd runs a ``backward`` with grad enabled iff ``create_graph=True``)."""
+    raise RuntimeError(
+        f"{estimator} gives first derivatives only: its gradient is built from sampled costs "
+        "with no graph in q's parameters, so create_graph=True (Hessians, Hessian-vector "
+        "products, higher derivatives) would be silently wrong. Use rp.Pathwise() (q with "
+        "rsample), rp.ScoreFunction() (any baseline) or rp.Exact() when you need "
+        "create_graph=True, or call backward without create_graph."
+    )
+
+
+class _FirstOrderOnly(torch.autograd.Function):
+    """Identity; its backward passes the gradient on, and refuses a double-backward graph."""
+
+    @staticmethod
+    def forward(x: Tensor, estimator: str) -> Tensor:  # type: ignore[override]
+        return x.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.estimator = inputs[1]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        if torch.is_grad_enabled():
+            refuse_create_graph(ctx.estimator)
+        return grad, None
+
+
+def first_order_only(x: Tensor, estimator: str) -> Tensor:
+    """``x`` unchanged, except that a ``create_graph=True`` backward through it raises a clear
+    error naming ``estimator`` (for estimators whose second derivatives would be wrong).
+
+    Example:
+        >>> logits = torch.zeros(3, requires_grad=True)
+        >>> first_order_only(logits, "ARM()").sum().backward()  # first order: fine
+        >>> logits.grad
+        tensor([1., 1., 1.])
+    """
+    if not x.requires_grad:
+        return x
+    return _FirstOrderOnly.apply(x, estimator)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate
+from reparam.estimators.base import CostFn, evaluate, first_order_only, refuse_create_graph
 from reparam.estimators.discrete_support import (
     Kind,
     batch_shape,
@@ -85,18 +85,21 @@ class _AttachGradient(torch.autograd.Function):
     scales or negates the surrogate."""
 
     @staticmethod
-    def forward(ctx, grads: tuple[Tensor, ...], *params: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, estimator: str, grads: tuple[Tensor, ...], *params: Tensor) -> Tensor:  # type: ignore[override]
         ctx.grads = grads
+        ctx.estimator = estimator
         return params[0].new_zeros(())
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[object, ...]:  # type: ignore[override]
-        return (None, *ctx.grads)
+        if torch.is_grad_enabled():
+            refuse_create_graph(ctx.estimator)
+        return (None, None, *ctx.grads)
 
 
-def attach_gradient(params: Sequence[Tensor], grads: Sequence[Tensor]) -> Tensor:
+def attach_gradient(params: Sequence[Tensor], grads: Sequence[Tensor], estimator: str) -> Tensor:
     """A zero scalar; backward gives ``params`` exactly ``grads`` (once per backward pass)."""
-    return _AttachGradient.apply(tuple(grads), *params)
+    return _AttachGradient.apply(estimator, tuple(grads), *params)
 
 
 def relaxed_control_estimate(
@@ -168,7 +171,8 @@ def relaxed_control_estimate(
             found = torch.autograd.grad(variance, trainable, retain_graph=True, allow_unused=True)
             pairs = zip(trainable, found, strict=True)
             grads = tuple(torch.zeros_like(p) if g is None else g.detach() for p, g in pairs)
-    surrogate = c_b.mean(0) + sum_to_cost(credit_logits(logits, g_hat.detach()), costs, leading=0)
+    credited = credit_logits(first_order_only(logits, name), g_hat.detach())
+    surrogate = c_b.mean(0) + sum_to_cost(credited, costs, leading=0)
     if trainable:
-        surrogate = surrogate + attach_gradient(trainable, grads).to(surrogate.dtype)
+        surrogate = surrogate + attach_gradient(trainable, grads, name).to(surrogate.dtype)
     return surrogate

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate
+from reparam.estimators.base import CostFn, evaluate, first_order_only
 from reparam.estimators.discrete_support import (
     batch_shape,
     check_pairs,
@@ -63,6 +63,7 @@ class DisARM:
         diff = costs_per_variable(c - c_tilde, u.dim())
         # (-1)^{b~} 1[b != b~] = b - b~ for binary b, b~.
         grad = (0.5 * diff * (b - b_tilde) * torch.sigmoid(alpha.abs())).mean(0)
+        logits = first_order_only(logits, "DisARM()")
         return costs.mean(0) + sum_to_cost(credit_logits(logits, grad), costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate, zero_value
+from reparam.estimators.base import CostFn, evaluate, first_order_only, zero_value
 from reparam.estimators.discrete_support import (
     Kind,
     batch_shape,
@@ -99,7 +99,8 @@ class IndeCateR:
         # even where f is not finite there (its probability has zero gradient too).
         values = values.reshape(n, *shape, k)
         values = torch.where(probs.detach() > 0, values, torch.zeros_like(values))
-        term = (values * probs).sum(-1).mean(0)
+        # first order only: the cross-variable terms of a Hessian are not in this estimate.
+        term = (values * first_order_only(probs, "IndeCateR()")).sum(-1).mean(0)
         return costs.mean(0) + sum_to_cost(zero_value(term), costs, leading=0)
 
     def evaluations(self, q: Distribution, num_samples: int, cost_dims: int = 0) -> int:

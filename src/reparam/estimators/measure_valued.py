@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, Distribution, Exponential, Independent, Normal, Poisson
 
-from reparam.estimators.base import CostFn, evaluate
+from reparam.estimators.base import CostFn, evaluate, refuse_create_graph
 
 # (parameter, constant c, positive samples, negative samples), all shaped like the base sample.
 Decomposition = tuple[Tensor, Tensor, Tensor, Tensor]
@@ -97,13 +97,7 @@ class _WeakDerivative(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
         if torch.is_grad_enabled():  # autograd runs backward with grad enabled iff create_graph
-            raise RuntimeError(
-                "MeasureValued() gives first derivatives only: its gradient is a difference of "
-                "sampled costs with no graph in q's parameters, so create_graph=True (Hessians, "
-                "Hessian-vector products, higher derivatives) cannot be built from it. Use "
-                "rp.Pathwise() (q with rsample) or rp.ScoreFunction() when you need "
-                "create_graph=True, or backward without create_graph."
-            )
+            refuse_create_graph("MeasureValued()")
         (weight,) = ctx.saved_tensors
         return grad_output * weight, None
 

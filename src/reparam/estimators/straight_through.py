@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, evaluate
+from reparam.estimators.base import CostFn, evaluate, first_order_only
 from reparam.estimators.discrete_support import as_onehot, discrete_kind, logits_of, relaxed_input, unwrap
 
 
@@ -36,7 +36,7 @@ class StraightThrough:
 
     def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
         kind = discrete_kind(q, "StraightThrough()")
-        logits = logits_of(q)
+        logits = first_order_only(logits_of(q), "StraightThrough()")
         with torch.no_grad():
             sample = unwrap(q).sample((num_samples,))
         if kind == "bernoulli":

@@ -9,7 +9,14 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from reparam.estimators.base import CostFn, credit_log_prob, evaluate, finite_log_prob, zero_value
+from reparam.estimators.base import (
+    CostFn,
+    credit_log_prob,
+    evaluate,
+    finite_log_prob,
+    first_order_only,
+    zero_value,
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,8 @@ class VIMCO:
             signal = bound.detach().unsqueeze(0) - bound_minus
         # Non-finite log-densities (a saturated Bernoulli(logits=inf) gives nan, a draw at a
         # density singularity inf) carry no score term: inf - inf would make the value nan.
-        return bound + (signal * zero_value(finite_log_prob(log_q))).sum(0)
+        score = zero_value(finite_log_prob(first_order_only(log_q, "VIMCO()")))
+        return bound + (signal * score).sum(0)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return num_samples
