@@ -33,10 +33,15 @@ def test_neg_log_joint_matches_closed_form_elbo() -> None:
 
 
 def test_demo_fit_recovers_posterior_and_collapses_naive_sigma(tmp_path) -> None:
-    # The demo's own claim, at its own settings: both estimators reach the exact posterior
-    # (mean within 0.01 when the posterior sd is 0.148; sd within 10%: the score-function
-    # run's final sd scatters by about 2-3% across seeds), and the naive objective's sigma
-    # falls far below the starting value of 1.
+    # The demo's own claim, at its own settings: both estimators reach the exact posterior and
+    # the naive objective's sigma falls far below the starting value of 1. Thresholds from the
+    # run-to-run scatter of the final values over 30 seeds (posterior mean 14.124, sd 0.148;
+    # measured with fitting_normal._optimise on the demo's loss, 1000 steps, seeds 0-29):
+    #   final mu - mean: sd 0.0015 (pathwise), 0.0019 (score function); |.| < 0.01 is 5.3 sd;
+    #   final sigma / sd - 1: pathwise mean 0.0003, sd 0.0046, so |.| < 0.03 is 6.5 sd;
+    #   score function mean 0.013, sd 0.030 (max |.| 0.12 in 30), so |.| < 0.16 is 4.9 sd from
+    #   its mean. Normal false-alarm rates: 1e-7, 1e-10 and 1e-6 per check (the sds come from
+    #   30 runs, so they are known to about 13%).
     import io
 
     from rich.console import Console
@@ -48,8 +53,8 @@ def test_demo_fit_recovers_posterior_and_collapses_naive_sigma(tmp_path) -> None
     curves = fitting_normal.run(Console(file=io.StringIO()), tmp_path, report, steps=1000, repeats=10)
     x = fitting_normal.radius_data()
     mean, var = ConjugateModel(x, noise=float(x.std())).posterior
-    for name in ("pathwise", "score function (leave-one-out)"):
+    for name, sd_tolerance in (("pathwise", 0.03), ("score function (leave-one-out)", 0.16)):
         assert abs(curves[name].mu[-1] - mean) < 0.01, name
-        assert abs(curves[name].sigma[-1] / math.sqrt(var) - 1) < 0.1, name
+        assert abs(curves[name].sigma[-1] / math.sqrt(var) - 1) < sd_tolerance, name
     assert curves["naive"].sigma[-1] < 0.2
     assert (tmp_path / "fit-normal.png").is_file()
