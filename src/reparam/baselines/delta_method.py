@@ -123,7 +123,7 @@ def _leave_one_out_coefficient(costs: Tensor, control: Tensor, eps: float = 1e-1
     return torch.where(var > eps, cov / var.clamp_min(eps), torch.ones_like(var))
 
 
-def _hessian_blocks(total, point: Tensor, outer: int, inner: int) -> tuple[Tensor, Tensor, Tensor]:
+def _hessian_blocks(total: CostFn, point: Tensor, outer: int, inner: int) -> tuple[Tensor, Tensor, Tensor]:
     """Value, gradient ``(outer, inner)`` and per-slice Hessian blocks ``(outer, inner, inner)``
     of ``total(x) = sum_e f_e(x_e)``, a sum of functions of disjoint slices: one backward pass
     for the gradient, then one batched double-backward whose ``inner`` directions (coordinate
@@ -167,14 +167,15 @@ def _event_covariance(q: Distribution) -> Tensor | None:
         cov = (torch.diag_embed(m) - m.unsqueeze(-1) * m.unsqueeze(-2)) / (total.unsqueeze(-1) + 1)
     else:
         try:
-            cov = base.covariance_matrix  # type: ignore[attr-defined]
+            found: object = base.covariance_matrix  # type: ignore[attr-defined]
         except (AttributeError, NotImplementedError):
-            cov = None
-        if not isinstance(cov, Tensor) or len(base.event_shape) != 1:
+            found = None
+        if not isinstance(found, Tensor) or len(base.event_shape) != 1:
             raise ValueError(
                 f"DeltaMethod() needs the covariance of q's events, and {type(base).__name__} "
                 f"(event_shape {tuple(base.event_shape)}) has no covariance_matrix; {_ALTERNATIVE}."
             )
+        cov = found
     d = base.event_shape[0]
     return cov.expand(*base.batch_shape, d, d)
 

@@ -3,6 +3,9 @@
 (a) six estimators on closed-form problems, (b) fitting a Gaussian to real data (the sigma
 collapse of the naive objective, and the ELBO that recovers the exact posterior, with both
 estimators), (c) Bernoulli latents where only the score function (with a baseline) works.
+
+``import reparam.demo`` needs only torch; running the demo needs the ``cli`` extra (rich) for
+its terminal output and the ``plots`` and ``data`` extras for its figures and data.
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from rich.console import Console
 
+from reparam._optional import require
 from reparam.demo import bernoulli, estimator_tables, fitting_normal
 from reparam.demo.report import Report
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,8 @@ class DemoSettings:
 def run_demo(out: Path, settings: DemoSettings | None = None, console: Console | None = None) -> Path:
     """Run the three parts, print rich tables, and write PNGs plus ``report.md`` into ``out``."""
     settings = settings or DemoSettings()
-    console = console or Console()
+    if console is None:
+        console = require("rich.console", extra="cli", feature="reparam demo").Console()
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     # The demo's tensors are small: one intra-op thread is faster than two, and immune to the
@@ -48,11 +56,10 @@ def run_demo(out: Path, settings: DemoSettings | None = None, console: Console |
 
 
 def _run(out: Path, settings: DemoSettings, console: Console) -> Path:
-    from rich.progress import Progress
-
+    progress_module = require("rich.progress", extra="cli", feature="reparam demo")
     report = Report(Path(out), "reparam demo: Monte Carlo gradients, measured")
     start = time.perf_counter()
-    with Progress(console=console, transient=True) as progress:
+    with progress_module.Progress(console=console, transient=True) as progress:
         task = progress.add_task("demo", total=3)
         progress.update(task, description="(a) estimators on closed-form problems")
         estimator_tables.run(console, settings.repeats, report.folder, report)

@@ -3,15 +3,22 @@ function needs its baseline."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import torch
-from rich.console import Console
 from torch.distributions import Bernoulli, Independent
 
 import reparam as rp
+from reparam._optional import pyplot
+from reparam.demo.report import Report
 from reparam.demo.tables import compact
 from reparam.diagnostics import compare
 from reparam.estimators.registry import make_estimator
-from reparam.problems import get_problem
+from reparam.problems import ProblemInstance, get_problem
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ESTIMATORS = ("reinforce", "reinforce-ma", "reinforce-loo", "measure-valued")
 TARGETS = (0.1, 0.3, 0.7, 0.9)
@@ -20,7 +27,7 @@ CHAINS = 16  # independent optimisation runs, batched in one distribution
 LEARNING_RATE = 0.3
 
 
-def _pathwise_refusal(problem) -> str:
+def _pathwise_refusal(problem: ProblemInstance) -> str:
     try:
         rp.expect(problem.f, problem.q, rp.Pathwise())
     except TypeError as error:
@@ -50,7 +57,7 @@ def _optimise(estimator_name: str, targets: torch.Tensor, steps: int, lr: float)
     return torch.stack(history)
 
 
-def run(console: Console, folder, report, repeats: int, steps: int) -> dict[str, torch.Tensor]:
+def run(console: Console, folder: Path, report: Report, repeats: int, steps: int) -> dict[str, torch.Tensor]:
     targets = torch.tensor(TARGETS, dtype=torch.float64)
     problem = get_problem("bernoulli-offset", dims=len(TARGETS), offset=OFFSET, targets=list(TARGETS))
     refusal = _pathwise_refusal(problem)
@@ -100,9 +107,7 @@ def run(console: Console, folder, report, repeats: int, steps: int) -> dict[str,
     return runs
 
 
-def _plot(folder, runs: dict[str, torch.Tensor], optimum: float) -> None:
-    from reparam._optional import pyplot
-
+def _plot(folder: Path, runs: dict[str, torch.Tensor], optimum: float) -> None:
     plt = pyplot("the demo's plots")
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, costs in runs.items():

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
+from reparam.demo.report import Report
 from reparam.demo.tables import compact
 from reparam.diagnostics import CompareTable, compare
 from reparam.diagnostics.compare import CompareRow
 from reparam.estimators.registry import make_estimator
 from reparam.problems import get_problem
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ESTIMATORS = ("reinforce", "reinforce-ma", "reinforce-loo", "reinforce-delta", "pathwise", "measure-valued")
 
@@ -27,7 +31,7 @@ class EstimatorTables:
     tables: dict[str, CompareTable]
 
 
-def run(console: Console, repeats: int, folder, report) -> EstimatorTables:
+def run(console: Console, repeats: int, folder: Path, report: Report) -> EstimatorTables:
     """Compare the estimators on each problem (one-sample estimates; leave-one-out uses 2)."""
     tables: dict[str, CompareTable] = {}
     report.heading("(a) One gradient, six estimators")
@@ -77,13 +81,6 @@ def run(console: Console, repeats: int, folder, report) -> EstimatorTables:
     report.text(_verdict(tables))
     console.print(_verdict(tables))
     return EstimatorTables(tables)
-
-
-def _variance(table: CompareTable, estimator: str, parameter: str) -> float:
-    for row in table.rows:
-        if row.estimator == estimator and row.parameter == parameter:
-            return row.variance
-    raise KeyError((estimator, parameter))
 
 
 def _row(table: CompareTable, estimator: str, parameter: str) -> CompareRow:

@@ -15,18 +15,27 @@ breast-cancer set, n = 569):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch import Tensor
 from torch.distributions import Normal
 
 import reparam as rp
+from reparam._optional import pyplot, require
 from reparam.baselines import LeaveOneOut
+from reparam.demo.report import Report
 from reparam.diagnostics import gradient_stats
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: ``loss(mu, log_sigma)``: an objective of the variational parameters.
+Objective = Callable[[Tensor, Tensor], Tensor]
 
 PRIOR_SCALE = 10.0
 LEARNING_RATE = 0.2  # Adam with cosine decay
@@ -35,9 +44,8 @@ SAMPLES = 64  # Monte Carlo samples per ELBO step
 
 def radius_data() -> Tensor:
     """The ``mean radius`` column of the breast-cancer set (569 values, float64)."""
-    from sklearn.datasets import load_breast_cancer
-
-    return torch.as_tensor(load_breast_cancer().data[:, 0], dtype=torch.float64)
+    datasets = require("sklearn.datasets", extra="data", feature="the demo's breast-cancer data")
+    return torch.as_tensor(datasets.load_breast_cancer().data[:, 0], dtype=torch.float64)
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,10 @@ class ConjugateModel:
 
     def neg_log_joint(self, theta: Tensor) -> Tensor:
         """``-log p(x, theta)`` for samples ``theta`` shaped ``(n,)``: one cost per sample."""
-        lik = Normal(theta.unsqueeze(-1), self.noise).log_prob(self.x).sum(-1)
-        return -(lik + Normal(0.0, self.prior_scale).log_prob(theta))
+        # (torch types Normal.log_prob as returning Any)
+        lik: Tensor = Normal(theta.unsqueeze(-1), self.noise).log_prob(self.x).sum(-1)
+        prior: Tensor = Normal(0.0, self.prior_scale).log_prob(theta)
+        return -(lik + prior)
 
     def elbo(self, mu: float, sigma: float) -> float:
         """The ELBO in closed form (for clean learning curves)."""
@@ -86,7 +96,14 @@ class Curves:
     variance: list[float]
 
 
-def _optimise(loss_fn, steps: int, lr: float, record, variance_fn, variance_every: int) -> Curves:
+def _optimise(
+    loss_fn: Objective,
+    steps: int,
+    lr: float,
+    record: Callable[[float, float], float],
+    variance_fn: Callable[[Tensor, Tensor], float] | None,
+    variance_every: int,
+) -> Curves:
     mu = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
     log_sigma = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.Adam([mu, log_sigma], lr=lr)
@@ -109,7 +126,7 @@ def _optimise(loss_fn, steps: int, lr: float, record, variance_fn, variance_ever
     return curves
 
 
-def run(console: Console, folder, report, steps: int, repeats: int) -> dict[str, Curves]:
+def run(console: Console, folder: Path, report: Report, steps: int, repeats: int) -> dict[str, Curves]:
     x = radius_data()
     mean, spread = float(x.mean()), float(x.std())
     model = ConjugateModel(x, noise=spread)
@@ -129,18 +146,19 @@ def run(console: Console, folder, report, steps: int, repeats: int) -> dict[str,
         steps + 1,
     )
 
-    estimators = {
+    estimators: dict[str, rp.Estimator] = {
         "pathwise": rp.Pathwise(),
         "score function (leave-one-out)": rp.ScoreFunction(LeaveOneOut()),
     }
     elbo_curves: dict[str, Curves] = {}
     for name, estimator in estimators.items():
 
-        def negative_elbo(mu: Tensor, log_sigma: Tensor, estimator=estimator) -> Tensor:
+        def negative_elbo(mu: Tensor, log_sigma: Tensor, estimator: rp.Estimator = estimator) -> Tensor:
             q = Normal(mu, log_sigma.exp())
-            return rp.expect(model.neg_log_joint, q, estimator, num_samples=SAMPLES) - q.entropy()
+            entropy: Tensor = q.entropy()  # (typed Any by torch)
+            return rp.expect(model.neg_log_joint, q, estimator, num_samples=SAMPLES) - entropy
 
-        def variance(mu: Tensor, log_sigma: Tensor, estimator=estimator) -> float:
+        def variance(mu: Tensor, log_sigma: Tensor, estimator: rp.Estimator = estimator) -> float:
             q = lambda: Normal(mu, log_sigma.exp())  # noqa: E731
             stats = gradient_stats(
                 model.neg_log_joint,
@@ -157,7 +175,8 @@ def run(console: Console, folder, report, steps: int, repeats: int) -> dict[str,
             negative_elbo, steps, LEARNING_RATE, model.elbo, variance, max(steps // 10, 1)
         )
 
-    table = Table(title="(b) fitting N(mu, sigma^2) to the breast-cancer 'mean radius' column")
+    rich_table = require("rich.table", extra="cli", feature="the demo's tables")
+    table = rich_table.Table(title="(b) fitting N(mu, sigma^2) to the breast-cancer 'mean radius' column")
     for column in ("objective", "estimator", "final mu", "final sigma", "target mu", "target sigma"):
         table.add_column(column)
     rows = [
@@ -215,9 +234,9 @@ def run(console: Console, folder, report, steps: int, repeats: int) -> dict[str,
     return {"naive": naive_curves, **elbo_curves}
 
 
-def _plot(folder, naive: Curves, elbo: dict[str, Curves], post_mean, post_sd, evidence) -> None:
-    from reparam._optional import pyplot
-
+def _plot(
+    folder: Path, naive: Curves, elbo: dict[str, Curves], post_mean: float, post_sd: float, evidence: float
+) -> None:
     plt = pyplot("the demo's plots")
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     axes[0].plot(naive.steps, naive.sigma)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from typing import TYPE_CHECKING
 
+from reparam._optional import require
 from reparam.diagnostics import CompareTable
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _g(x: float | None) -> str:
@@ -14,7 +18,8 @@ def _g(x: float | None) -> str:
 def compact(table: CompareTable) -> Table:
     """estimator, parameter, samples, mean ± standard error, exact, z, variance, variance x
     evaluations of f, time."""
-    out = Table(title=table.title, title_justify="left")
+    rich_table = require("rich.table", extra="cli", feature="the demo's tables")
+    out: Table = rich_table.Table(title=table.title, title_justify="left")
     for column in ("estimator", "param", "N", "mean ± se", "exact", "z", "variance", "var×evals", "time"):
         out.add_column(column, no_wrap=column in ("estimator", "param"))
     for row in table.rows:

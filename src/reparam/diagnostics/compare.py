@@ -135,9 +135,10 @@ class CompareTable:
 
     def to_rich(self) -> Table:
         """The table as a ``rich.table.Table`` (needs the ``cli`` extra)."""
-        from rich.table import Table
+        from reparam._optional import require
 
-        table = Table(title=self.title or None, caption=self.caption())
+        rich_table = require("rich.table", extra="cli", feature="CompareTable.to_rich")
+        table: Table = rich_table.Table(title=self.title or None, caption=self.caption())
         for i, name in enumerate(HEADER):
             table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
         previous = None

@@ -62,10 +62,9 @@ class VarianceCurves:
         estimator averaging independent samples falls with slope -1 against samples."""
         if against not in AXIS_LABELS:
             raise ValueError(f"against must be one of {sorted(AXIS_LABELS)}, got {against!r}.")
-        import matplotlib
+        from reparam._optional import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot("VarianceCurves.plot")
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -160,7 +160,7 @@ def draw_without_gradient(q: Distribution, num_samples: int) -> Tensor:
 def _validating(q: Distribution) -> list[Distribution]:
     chain = [q]
     while hasattr(chain[-1], "base_dist"):
-        chain.append(chain[-1].base_dist)  # type: ignore[attr-defined]
+        chain.append(chain[-1].base_dist)
     return chain
 
 
@@ -210,7 +210,7 @@ class _FirstOrderOnly(torch.autograd.Function):
     """Identity; its backward passes the gradient on, and refuses a double-backward graph."""
 
     @staticmethod
-    def forward(x: Tensor, estimator: str) -> Tensor:  # type: ignore[override]
+    def forward(x: Tensor, estimator: str) -> Tensor:
         return x.view_as(x)
 
     @staticmethod
@@ -218,7 +218,7 @@ class _FirstOrderOnly(torch.autograd.Function):
         ctx.estimator = inputs[1]
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         if torch.is_grad_enabled():
             refuse_create_graph(ctx.estimator)
         return grad, None
@@ -236,4 +236,5 @@ def first_order_only(x: Tensor, estimator: str) -> Tensor:
     """
     if not x.requires_grad:
         return x
-    return _FirstOrderOnly.apply(x, estimator)
+    out: Tensor = _FirstOrderOnly.apply(x, estimator)  # torch types Function.apply as Any
+    return out

@@ -6,6 +6,7 @@ user's backward pass."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -85,13 +86,13 @@ class _AttachGradient(torch.autograd.Function):
     scales or negates the surrogate."""
 
     @staticmethod
-    def forward(ctx, estimator: str, grads: tuple[Tensor, ...], *params: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, estimator: str, grads: tuple[Tensor, ...], *params: Tensor) -> Tensor:
         ctx.grads = grads
         ctx.estimator = estimator
         return params[0].new_zeros(())
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor) -> tuple[object, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[object, ...]:
         if torch.is_grad_enabled():
             refuse_create_graph(ctx.estimator)
         return (None, None, *ctx.grads)
@@ -99,7 +100,8 @@ class _AttachGradient(torch.autograd.Function):
 
 def attach_gradient(params: Sequence[Tensor], grads: Sequence[Tensor], estimator: str) -> Tensor:
     """A zero scalar; backward gives ``params`` exactly ``grads`` (once per backward pass)."""
-    return _AttachGradient.apply(estimator, tuple(grads), *params)
+    out: Tensor = _AttachGradient.apply(estimator, tuple(grads), *params)  # apply is typed Any
+    return out
 
 
 def relaxed_control_estimate(

@@ -62,8 +62,16 @@ def discrete_kind(q: Distribution, estimator: str, allowed: tuple[Kind, ...] | N
 
 
 def logits_of(q: Distribution) -> Tensor:
-    """Logits of ``q`` on its graph (for ``Categorical`` they are normalised log-probabilities)."""
-    return unwrap(q).logits
+    """Logits of ``q`` on its graph (for ``Categorical`` they are normalised log-probabilities).
+
+    ``q`` is one of the families :func:`discrete_kind` accepts (callers check it first)."""
+    base = unwrap(q)
+    if isinstance(base, (Bernoulli, Categorical, OneHotCategorical)):
+        return base.logits
+    raise TypeError(
+        f"q must be a Bernoulli, Categorical or OneHotCategorical (optionally inside "
+        f"Independent) to have logits, got {type(base).__name__}; check it with discrete_kind first."
+    )
 
 
 def num_categories(q: Distribution, kind: Kind) -> int:

@@ -120,4 +120,4 @@ class Exact:
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         k, d = self._check(q)
-        return k**d
+        return int(k**d)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -14,7 +14,6 @@ from reparam.estimators.base import CostFn, evaluate, refuse_create_graph
 
 # (parameter, constant c, positive samples, negative samples), all shaped like the base sample.
 Decomposition = tuple[Tensor, Tensor, Tensor, Tensor]
-Decomposer = Callable[[Distribution, Tensor], list[Decomposition]]
 
 
 def _normal(q: Normal, z: Tensor) -> list[Decomposition]:
@@ -56,12 +55,9 @@ def _bernoulli(q: Bernoulli, z: Tensor) -> list[Decomposition]:
     return [(probs, torch.ones_like(probs.detach()), torch.ones_like(z), torch.zeros_like(z))]
 
 
-DECOMPOSITIONS: dict[type, Decomposer] = {
-    Normal: _normal,
-    Exponential: _exponential,
-    Poisson: _poisson,
-    Bernoulli: _bernoulli,
-}
+#: Families with a weak-derivative decomposition. Matched by exact type: a subclass may
+#: change the law (and its parameters), so it is refused rather than decomposed wrongly.
+SUPPORTED: tuple[type[Distribution], ...] = (Normal, Exponential, Poisson, Bernoulli)
 
 
 def _base(q: Distribution) -> Distribution:
@@ -70,17 +66,30 @@ def _base(q: Distribution) -> Distribution:
     return q
 
 
-def _decomposer(q: Distribution) -> Decomposer:
+def _check_supported(q: Distribution) -> None:
     base = _base(q)
-    for kind, decomposer in DECOMPOSITIONS.items():
-        if type(base) is kind:
-            return decomposer
-    supported = ", ".join(k.__name__ for k in DECOMPOSITIONS)
+    if type(base) in SUPPORTED:
+        return
+    supported = ", ".join(k.__name__ for k in SUPPORTED)
     raise TypeError(
         f"MeasureValued() does not support {type(base).__name__}; it has weak derivatives for "
         f"{supported} (and Independent of them). Use rp.ScoreFunction() for any q with "
         "log_prob, or rp.Pathwise() for a q with rsample."
     )
+
+
+def _decompose(base: Distribution, z: Tensor) -> list[Decomposition]:
+    """The weak-derivative decompositions of ``base`` (one of :data:`SUPPORTED`) at ``z``."""
+    if type(base) is Normal:
+        return _normal(base, z)
+    if type(base) is Exponential:
+        return _exponential(base, z)
+    if type(base) is Poisson:
+        return _poisson(base, z)
+    if type(base) is Bernoulli:
+        return _bernoulli(base, z)
+    _check_supported(base)  # raises the error naming the supported families
+    raise AssertionError("unreachable: SUPPORTED and _decompose disagree")
 
 
 class _WeakDerivative(torch.autograd.Function):
@@ -90,12 +99,12 @@ class _WeakDerivative(torch.autograd.Function):
     derivative of it would be silently wrong."""
 
     @staticmethod
-    def forward(ctx, param: Tensor, weight: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, param: Tensor, weight: Tensor) -> Tensor:
         ctx.save_for_backward(weight.to(param.dtype))
         return torch.zeros_like(param)
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
         if torch.is_grad_enabled():  # autograd runs backward with grad enabled iff create_graph
             refuse_create_graph("MeasureValued()")
         (weight,) = ctx.saved_tensors
@@ -151,7 +160,7 @@ class MeasureValued:
     """
 
     def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
-        decompose = _decomposer(q)
+        _check_supported(q)
         base = _base(q)
         with torch.no_grad():
             z = q.sample((num_samples,))
@@ -165,7 +174,7 @@ class MeasureValued:
         outer = base.batch_shape[:cost_dims].numel()
         inner = base.batch_shape[cost_dims:].numel()
         flat = z.reshape(num_samples, outer, inner)
-        terms = decompose(base, z)
+        terms = _decompose(base, z)
         mask = torch.eye(inner, dtype=torch.bool, device=z.device).reshape(inner, 1, 1, inner)
         batches = []
         for _, _, plus, minus in terms:

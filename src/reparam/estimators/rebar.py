@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -65,6 +66,12 @@ class REBAR(nn.Module):
     @property
     def temperature(self) -> float:
         return float(self.log_temperature.detach().exp())
+
+    if TYPE_CHECKING:
+        # nn.Module types ``__call__`` as ``Callable[..., Any]``, which any signature would
+        # match; this states what calling an instance does (it runs ``forward``), so that type
+        # checkers hold the class to the ``Estimator`` protocol. No runtime effect.
+        def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor: ...
 
     def forward(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
         return relaxed_control_estimate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -19,13 +20,15 @@ class CoordinateMLP(nn.Module):
 
     def __init__(self, hidden: int = 16) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-        nn.init.zeros_(self.net[2].weight)
-        nn.init.zeros_(self.net[2].bias)
+        last = nn.Linear(hidden, 1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), last)
 
     def forward(self, relaxed: Tensor) -> Tensor:
-        dtype = self.net[0].weight.dtype
-        return self.net(relaxed.to(dtype).unsqueeze(-1)).squeeze(-1).to(relaxed.dtype)
+        dtype = next(self.net.parameters()).dtype
+        out: Tensor = self.net(relaxed.to(dtype).unsqueeze(-1))  # Module.__call__ is typed Any
+        return out.squeeze(-1).to(relaxed.dtype)
 
 
 class RELAX(nn.Module):
@@ -75,6 +78,12 @@ class RELAX(nn.Module):
     @property
     def temperature(self) -> float:
         return float(self.log_temperature.detach().exp())
+
+    if TYPE_CHECKING:
+        # nn.Module types ``__call__`` as ``Callable[..., Any]``, which any signature would
+        # match; this states what calling an instance does (it runs ``forward``), so that type
+        # checkers hold the class to the ``Estimator`` protocol. No runtime effect.
+        def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor: ...
 
     def forward(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
         return relaxed_control_estimate(

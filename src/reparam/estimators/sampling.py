@@ -79,7 +79,9 @@ def _low_rank(q: LowRankMultivariateNormal) -> NoiseTransform:
 
     def fn(eps: Tensor) -> Tensor:
         low, diag = eps[..., :rank], eps[..., rank:]
-        return q.loc + (q.cov_factor @ low.unsqueeze(-1)).squeeze(-1) + q.cov_diag.sqrt() * diag
+        # (torch types LowRankMultivariateNormal's parameters as Any)
+        z: Tensor = q.loc + (q.cov_factor @ low.unsqueeze(-1)).squeeze(-1) + q.cov_diag.sqrt() * diag
+        return z
 
     return NoiseTransform(q.batch_shape + torch.Size((rank + dim,)), fn)
 
@@ -151,7 +153,8 @@ def _clamped_ndtri(u: Tensor) -> Tensor:
     # u in [0, 1) from Sobol / strata; keep it strictly inside so ndtri stays finite. The
     # clamp moves probability mass of at most 2 * eps: a bias far below Monte Carlo error.
     tiny = torch.finfo(u.dtype).eps
-    return torch.special.ndtri(u.clamp(tiny, 1.0 - tiny))
+    z: Tensor = torch.special.ndtri(u.clamp(tiny, 1.0 - tiny))  # (typed Any by torch)
+    return z
 
 
 @runtime_checkable
