@@ -31,4 +31,16 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-.PHONY: install demo test lint typecheck
+# The documentation site into site/ (Sphinx + furo + myst-nb; the tutorial and concepts notebooks
+# run on every build; -E rebuilds from scratch, -W makes warnings errors), then the browser check
+# (headless Chromium: images loaded and math typeset on the home, a tutorial and an API page).
+docs: install
+	$(BIN)/pip install -e '.[docs]'
+	rm -rf site jupyter_execute
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs site
+	@echo "docs: open site/index.html"
+
+docs-check: docs
+	$(BIN)/python scripts/check_site.py site
+
+.PHONY: install demo test lint typecheck docs docs-check

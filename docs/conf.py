@@ -8,8 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the notebooks are small: one thread each is fastest
+# Figures in the executed notebooks: the inline backend turns plt.show() into an embedded PNG.
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 project = "reparam"
 author = "reparam contributors"
@@ -53,3 +54,9 @@ nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+
+# ``|B|`` (a batch size) appears in reparam.nn.ELBOLoss's docstring outside a literal; define it
+# so that reST reads it as the text it is rather than an undefined substitution.
+rst_prolog = r"""
+.. |B| replace:: \|B\|
+"""

@@ -24,7 +24,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_RUN = "<!-- docs: no-run -->"
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
+)
 CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 TIMEOUT_S = 240
 
@@ -96,4 +98,5 @@ def test_example_runs(example: Example, tmp_path: Path) -> None:
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{example.name} took more than {TIMEOUT_S} s")
-    assert proc.returncode == 0, f"{example.name} failed:\n{example.code}\n--- stderr ---\n{proc.stderr[-4000:]}"
+    stderr = proc.stderr[-4000:]
+    assert proc.returncode == 0, f"{example.name} failed:\n{example.code}\n--- stderr ---\n{stderr}"

@@ -1,4 +1,4 @@
-"""Pathwise gradients for continuous distributions (DESIGN.md section 3).
+"""Pathwise gradients for continuous distributions (see docs/architecture.md and docs/concepts.md).
 
 * :class:`Implicit` and :class:`InverseCDF`: wrap any univariate continuous distribution.
 * :class:`TruncatedNormal`, :class:`VonMises`, :class:`MixtureSameFamily`: ``rsample`` where

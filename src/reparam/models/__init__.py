@@ -1,4 +1,5 @@
-"""reparam.models (see DESIGN.md)."""
+"""reparam.models: VAE, discrete VAE, Bayesian logistic regression and policy-gradient tasks
+(see docs/architecture.md)."""
 
 from reparam.models import policy  # noqa: F401  (reparam.models.policy: policy gradients)
 from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
