@@ -29,7 +29,9 @@ def distribution_features(q: Distribution) -> Tensor:
     detached, one row per batch element, flattened over the event (and the categories).
 
     Example:
-        >>> distribution_features(Normal(torch.zeros(4), 1.0)).shape  # (4, 2): mean, std
+        >>> from torch.distributions import Normal
+        >>> distribution_features(Normal(torch.zeros(4), 1.0)).shape  # mean and std per element
+        torch.Size([4, 2])
     """
     probs = getattr(q, "probs", None) if "probs" in q.arg_constraints else None
     parts = [probs] if isinstance(probs, Tensor) else [q.mean, q.stddev]
@@ -60,8 +62,13 @@ class Learned:
     parameters stay unbiased; the ``module`` block of a Hessian is that of the regression loss.
 
     Example:
-        >>> baseline = Learned(nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1)))
-        >>> value = rp.expect(f, Normal(loc, scale), rp.ScoreFunction(baseline), num_samples=8)
+        >>> from torch import nn
+        >>> from torch.distributions import Normal
+        >>> loc = torch.zeros(4, requires_grad=True)
+        >>> baseline = rp.baselines.Learned(nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1)))
+        >>> f = lambda z: (z - 1.0) ** 2  # one cost per sample and element
+        >>> value = rp.expect(f, Normal(loc, 1.0), rp.ScoreFunction(baseline), num_samples=8)
+        >>> value.sum().backward()  # trains the baseline's network too
 
     Reference: Mnih & Gregor, "Neural Variational Inference and Learning in Belief Networks",
     ICML 2014.

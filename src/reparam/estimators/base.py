@@ -134,8 +134,14 @@ def score_surrogate(costs: Tensor, log_prob: Tensor, baseline: Tensor | None = N
     Computation Graphs", ICML 2019.
 
     Example:
-        >>> s = score_surrogate(costs, credit_log_prob(q.log_prob(z), costs), baseline)
-        >>> estimate = s.mean(0)
+        >>> loc = torch.tensor(0.5, requires_grad=True)
+        >>> q = torch.distributions.Normal(loc, 1.0)
+        >>> z = q.sample((8,))
+        >>> costs = z**2
+        >>> s = score_surrogate(costs, credit_log_prob(q.log_prob(z), costs), costs.mean())
+        >>> bool(s.mean(0) == costs.mean(0))  # the value is the mean cost
+        True
+        >>> s.mean(0).backward()  # the gradient is the REINFORCE estimate
     """
     signal = costs if baseline is None else costs - baseline.detach()
     return costs + signal * magic_box_minus_one(log_prob)

@@ -50,6 +50,8 @@ class ScoreFunction:
     value stays finite whenever ``f`` is.
 
     Example:
+        >>> from torch.distributions import Normal
+        >>> from reparam.baselines import LeaveOneOut
         >>> loc = torch.tensor(0.5, requires_grad=True)
         >>> value = rp.expect(lambda z: z**2, Normal(loc, 1.0), rp.ScoreFunction(LeaveOneOut()), 1000)
         >>> (g,) = torch.autograd.grad(value, loc, create_graph=True)
