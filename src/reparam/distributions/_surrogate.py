@@ -1,4 +1,4 @@
-r"""Attach implicit derivatives to samples drawn without gradients, to every order we support.
+r"""Attach implicit derivatives to samples drawn without gradients, exact at every order.
 
 Implicit differentiation of ``F(z; theta) = u`` gives ``dz/dtheta = g(z, theta) = -F_theta/p``
 (Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018, eq. 5). Higher
@@ -10,61 +10,270 @@ derivatives need ``z``'s own dependence on ``theta`` inside ``g``:
 
 Two mechanisms, both keeping the value exactly ``z0``:
 
-* :func:`implicit_surrogate` (generic: :class:`~reparam.distributions.Implicit`, mixtures), for a
-  ``cdf`` and density differentiable in ``theta`` and ``z``: a first-order link ``z1`` (value
-  ``z0``, derivative ``-F_theta/p``) followed by one Newton step
-  ``z = z1 - (F(z1; theta) - u)/p(z1; theta)`` with ``u = stop F(z0; theta)``. Newton doubles the
-  order of contact, so derivatives of orders 1, 2 and 3 are exact; order 4 and above are not
-  (not detectable from inside autograd, so not refused: documented).
+* :func:`implicit_surrogate` (generic: :class:`~reparam.distributions.Implicit`, mixtures), the
+  root-finding rule of JAX's ``custom_root`` (Blondel et al., "Efficient and Modular Implicit
+  Differentiation", NeurIPS 2022): an autograd function :class:`_ImplicitRoot` returns ``z0`` and
+  saves its *output* ``z``; a plain backward sends ``grad * (-1/p(z0))`` into the graph of
+  ``F(z0; theta)`` built in the forward (one ``cdf`` graph, the cheapest first-order path); a
+  backward with ``create_graph`` returns ``grad * g(z, theta)`` as a differentiable function of the
+  saved output, so differentiating it again passes through :class:`_ImplicitRoot` once more, and
+  every order is exact by recursion (as torch's ``exp`` backward uses its result). The partial
+  derivative ``dF/dtheta`` at fixed ``z`` is taken either on a copy of the distribution whose
+  parameter tensors are replaced by fresh leaves (:func:`tensor_slots`, :func:`substitute`;
+  re-attached to the real inputs by :class:`_Reroot`), or, when the ``cdf`` depends on tensors
+  that are not attributes of the distribution, by autograd from ``F(z; theta)`` to the leaves of
+  its graph with the path through ``z`` itself cut (slower: it walks the graph upstream again).
 * :class:`PathwiseSample` (dedicated classes whose ``g`` is evaluated by series or special
   functions): the output ``z`` is saved and, when a double-backward graph is being built, the
   backward returns ``grad * g(z_out, theta)`` through :class:`_Derivative`, a function of the
-  *output*, so differentiating it again reaches ``z``'s dependence on ``theta`` (as torch's
-  ``exp`` backward uses its result). :class:`_Derivative`'s own backward supplies ``dg/dz`` and
-  ``dg/dtheta`` from a :class:`PathwiseSpec` and refuses a third differentiation with a clear
-  error (:class:`_Refuse`). Reusable: a distribution supplies ``first`` (``g``) and ``partials``.
+  *output*, so differentiating it again reaches ``z``'s dependence on ``theta``.
+  :class:`_Derivative`'s own backward supplies ``dg/dz`` and ``dg/dtheta`` from a
+  :class:`PathwiseSpec` and refuses a third differentiation with a clear error (:class:`_Refuse`).
+  Reusable: a distribution supplies ``first`` (``g``) and ``partials``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
+from torch.distributions.transforms import Transform
 
 _Ctx = Any
+_Path = tuple[str | int, ...]
+Family = Callable[[Sequence[Tensor]], tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]]
+"""``params -> (cdf, density)``: the distribution's ``F(z)`` and ``p(z)`` with ``params`` in place
+of its own parameter tensors (same order as the ``params`` given to :func:`implicit_surrogate`)."""
 
 
-class _ImplicitLink(torch.autograd.Function):
-    """Returns ``z0``; backward sends ``grad * weight`` to ``cdf`` (``weight = -1/p``).
+# ------------------------------------------------------------------ parameter discovery
 
-    The first-order link of :func:`implicit_surrogate`. Its gradient there is ``grad (1 - F_z/p)``,
-    zero to rounding, so in a plain first-order backward (grad mode off and no double-backward
-    pass seen on this node) it returns nothing and the ``cdf`` graph behind it is never walked.
-    Once a backward with ``create_graph`` has reached it, it always returns the product.
+
+def tensor_slots(obj: object, depth: int = 0) -> list[tuple[_Path, Tensor]]:
+    """The tensors requiring grad held by ``obj`` (a distribution), with their attribute paths:
+    its own attributes, and those of nested distributions and transforms (``base_dist``,
+    ``transforms``, ``parts``...) up to three levels down.
+
+    Example:
+        >>> [p for p, _ in tensor_slots(Normal(loc, scale))]
+        [('loc',), ('scale',)]
+    """
+    found: list[tuple[_Path, Tensor]] = []
+    for key, value in vars(obj).items():
+        if isinstance(value, Tensor):
+            if value.requires_grad:
+                found.append(((key,), value))
+        elif depth < 3 and isinstance(value, (Distribution, Transform)):
+            found += [((key, *p), t) for p, t in tensor_slots(value, depth + 1)]
+        elif depth < 3 and type(value) in (list, tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, (Distribution, Transform)):
+                    found += [((key, i, *p), t) for p, t in tensor_slots(item, depth + 1)]
+    return found
+
+
+def substitute(obj: Any, slots: Sequence[tuple[_Path, Tensor]]) -> Any:
+    """A copy of ``obj`` with the tensor at each path replaced (shallow copies along the paths
+    only; distributions copied have sample validation off: the points they see were checked)."""
+    groups: dict[str | int, list[tuple[_Path, Tensor]]] = {}
+    for path, value in slots:
+        groups.setdefault(path[0], []).append((path[1:], value))
+    if type(obj) in (list, tuple):
+        items = list(obj)
+        for index, sub in groups.items():
+            items[index] = _put(items[index], sub)  # type: ignore[index]
+        return type(obj)(items)
+    new = copy.copy(obj)
+    state = new.__dict__
+    for key, sub in groups.items():
+        state[key] = _put(state[key], sub)
+    if isinstance(new, Distribution):
+        state["_validate_args"] = False
+    return new
+
+
+def _put(old: Any, sub: list[tuple[_Path, Tensor]]) -> Any:
+    return sub[0][1] if sub[0][0] == () else substitute(old, sub)
+
+
+def distribution_family(dist: Distribution) -> tuple[Family, list[Tensor]]:
+    """``(family, params)`` for :func:`implicit_surrogate`: ``dist``'s parameter tensors (those
+    requiring grad, found by :func:`tensor_slots`) and ``params -> (cdf, density)`` on a copy of
+    ``dist`` holding ``params`` instead. The copy is taken from a snapshot made now, so caches
+    that ``dist`` fills later (``lazy_property``) never leak the old parameters into it."""
+    slots = tensor_slots(dist)
+    paths = [path for path, _ in slots]
+    snapshot = substitute(dist, slots)
+
+    def family(params: Sequence[Tensor]) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+        d = substitute(snapshot, list(zip(paths, params, strict=True)))
+        return d.cdf, lambda z: d.log_prob(z).exp()
+
+    return family, [t for _, t in slots]
+
+
+def family_covers(family: Family, params: Sequence[Tensor], probe: Tensor) -> bool:
+    """Whether ``family``'s ``cdf`` and density at ``probe`` depend on no tensor requiring grad
+    besides ``params`` (evaluated with ``params`` detached: a result requiring grad means a
+    dependence ``params`` miss). Use a small ``probe`` (one value broadcasts): the check is a
+    structural one, its values are discarded."""
+    with torch.enable_grad():
+        cdf, density = family([t.detach() for t in params])
+        return not (cdf(probe).requires_grad or density(probe).requires_grad)
+
+
+# ------------------------------------------------------------------ re-rooting
+
+
+def _leaf(x: Tensor) -> Tensor:
+    return x if x.requires_grad else x.detach().requires_grad_()
+
+
+def _vjp(
+    outputs: Sequence[Tensor], inputs: Sequence[Tensor], grads: Sequence[Tensor], create_graph: bool
+) -> tuple[Tensor, ...]:
+    """``sum_i grads_i . d outputs_i / d inputs`` with zeros where nothing depends on an input."""
+    pairs = [(o, g) for o, g in zip(outputs, grads, strict=True) if o.requires_grad]
+    if not pairs:
+        return tuple(torch.zeros_like(x) for x in inputs)
+    got = torch.autograd.grad(
+        [o for o, _ in pairs], inputs, [g for _, g in pairs], create_graph=create_graph, allow_unused=True
+    )
+    return tuple(torch.zeros_like(x) if d is None else d for x, d in zip(inputs, got, strict=True))
+
+
+_Fn = Callable[..., tuple[Tensor, ...]]
+
+
+class _Reroot(torch.autograd.Function):
+    """``fn(*inputs)`` evaluated on detached copies, differentiable at every order in the real
+    ``inputs``: its backward is the vector-Jacobian product of ``fn`` taken on fresh leaves and,
+    under ``create_graph``, itself applied through :class:`_Reroot` (so its derivatives reach the
+    real inputs too). ``fn`` maps tensors to a tuple of tensors, differentiably in those inputs
+    that require grad (and evaluates with grad enabled inside itself if it needs autograd)."""
+
+    @staticmethod
+    def forward(ctx: _Ctx, fn: _Fn, *inputs: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
+        ctx.fn = fn
+        ctx.save_for_backward(*inputs)
+        return tuple(fn(*(x.detach() for x in inputs)))
+
+    @staticmethod
+    def backward(ctx: _Ctx, *grads: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        inputs = ctx.saved_tensors
+        fn: _Fn = ctx.fn
+        n = len(inputs)
+
+        def vjp(*args: Tensor) -> tuple[Tensor, ...]:
+            create_graph = any(a.requires_grad for a in args)
+            with torch.enable_grad():
+                leaves = [_leaf(x) for x in args[:n]]
+                return _vjp(fn(*leaves), leaves, args[n:], create_graph)
+
+        if torch.is_grad_enabled():
+            return (None, *_Reroot.apply(vjp, *inputs, *grads))
+        return (None, *vjp(*(x.detach() for x in (*inputs, *grads))))
+
+
+# ------------------------------------------------------------------ the implicit root
+
+
+class _Problem:
+    """What :class:`_ImplicitRoot`'s higher-order backward needs: the closures on the real
+    parameters (graph-walk mode) and, when known, the family to substitute them (re-root mode)."""
+
+    def __init__(
+        self, cdf: Callable[[Tensor], Tensor], density: Callable[[Tensor], Tensor], family: Family | None
+    ) -> None:
+        self.cdf, self.density, self.family = cdf, density, family
+        self.busy = False
+
+    def partial(self, z: Tensor, grad: Tensor, *params: Tensor) -> tuple[Tensor, ...]:
+        """``grad . (-dF/dparams) / p`` at fixed ``z`` (re-root mode; see :class:`_Reroot`)."""
+        assert self.family is not None
+        create_graph = z.requires_grad or grad.requires_grad or any(t.requires_grad for t in params)
+        with torch.enable_grad():
+            leaves = [_leaf(t) for t in params]
+            cdf, density = self.family(leaves)
+            value = cdf(z)
+            weight = _neg_reciprocal(density(z), value.dtype)
+            return _vjp([value], leaves, [_as(grad, weight, value.shape, value.dtype)], create_graph)
+
+
+def _neg_reciprocal(density: Tensor, dtype: torch.dtype) -> Tensor:
+    """``-1/p``, ``p`` floored at the smallest normal number so the ratio stays finite."""
+    return density.to(dtype).clamp(min=torch.finfo(dtype).tiny).reciprocal().neg()
+
+
+def _as(grad: Tensor, weight: Tensor, shape: torch.Size, dtype: torch.dtype) -> Tensor:
+    """``grad * weight`` with the cdf output's ``shape`` and ``dtype``."""
+    v = grad.to(dtype) * weight
+    return v if v.shape == shape else v.sum_to_size(shape)
+
+
+def _graph_leaves(root: Tensor) -> list[Tensor]:
+    """The leaf tensors requiring grad that ``root``'s graph reaches."""
+    found: dict[int, Tensor] = {}
+    seen: set[int] = set()
+    stack = [root.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        variable = getattr(node, "variable", None)
+        if isinstance(variable, Tensor):
+            found[id(variable)] = variable
+        stack.extend(nxt for nxt, _ in node.next_functions)
+    return list(found.values())
+
+
+class _ImplicitRoot(torch.autograd.Function):
+    """``_ImplicitRoot.apply(z0, cdf0, weight, problem, *params)`` returns ``z0``.
+
+    Backward without ``create_graph``: ``grad * weight`` (``weight = -1/p(z0)``) to ``cdf0 =
+    F(z0; theta)``, whose own graph carries it to ``theta``. With ``create_graph``: nothing to
+    ``cdf0``; ``grad * g(z, theta)`` to ``params`` as a differentiable function of the saved
+    output ``z`` (see module docstring), in one of two modes: ``problem.family`` given: the
+    ``params`` are the distribution's parameter tensors and the partial derivative is re-rooted
+    (:class:`_Reroot`); else the ``params`` are the leaves of ``cdf0``'s graph and the partial is
+    autograd from ``F(z)`` to them, with the path back through this node cut (``problem.busy``).
     """
 
     @staticmethod
-    def forward(z0: Tensor, cdf: Tensor, weight: Tensor) -> Tensor:
+    def forward(z0: Tensor, cdf0: Tensor, weight: Tensor, problem: _Problem, *params: Tensor) -> Tensor:
         return z0.view_as(z0)
 
     @staticmethod
-    def setup_context(ctx: _Ctx, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
-        _, cdf, weight = inputs
-        ctx.save_for_backward(weight)
-        ctx.cdf_meta = (cdf.shape, cdf.dtype)
-        ctx.higher = False
+    def setup_context(ctx: _Ctx, inputs: tuple[Any, ...], output: Tensor) -> None:
+        _, cdf0, weight, problem, *params = inputs
+        ctx.problem = problem
+        ctx.cdf_meta = (cdf0.shape, cdf0.dtype)
+        ctx.save_for_backward(weight, output, *params)
 
     @staticmethod
-    def backward(ctx: _Ctx, grad: Tensor) -> tuple[None, Tensor | None, None]:
-        if torch.is_grad_enabled():
-            ctx.higher = True
-        elif not ctx.higher:
-            return None, None, None
-        (weight,) = ctx.saved_tensors
-        shape, dtype = ctx.cdf_meta
-        return None, (grad.to(dtype) * weight).sum_to_size(shape), None
+    def backward(ctx: _Ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        problem: _Problem = ctx.problem
+        weight, z, *params = ctx.saved_tensors
+        nones = (None,) * len(params)
+        if not torch.is_grad_enabled():
+            return None, _as(grad, weight, *ctx.cdf_meta), None, None, *nones
+        if problem.family is not None:
+            return None, None, None, None, *_Reroot.apply(problem.partial, z, grad, *params)
+        if problem.busy:  # reached through z from the partial below: cut
+            return None, None, None, None, *nones
+        problem.busy = True
+        try:
+            value = problem.cdf(z)
+            v = _as(grad, _neg_reciprocal(problem.density(z), value.dtype), value.shape, value.dtype)
+            got = _vjp([value], params, [v], create_graph=True)
+        finally:
+            problem.busy = False
+        return None, None, None, None, *got
 
 
 def implicit_surrogate(
@@ -72,46 +281,50 @@ def implicit_surrogate(
     cdf: Callable[[Tensor], Tensor],
     log_density: Callable[[Tensor], Tensor] | None = None,
     density: Callable[[Tensor], Tensor] | None = None,
+    family: Family | None = None,
+    params: Sequence[Tensor] = (),
 ) -> Tensor:
-    r"""``z0`` carrying the implicit derivative ``-(dF/dtheta)/p``, exact through third order.
+    r"""``z0`` carrying the implicit derivative ``-(dF/dtheta)/p``, exact at every order.
 
     .. math::
-        z_1 = \mathrm{link}(z_0), \qquad
-        z = z_1 - \frac{F(z_1; \theta) - \mathrm{stop}\,F(z_0; \theta)}{p(z_1; \theta)}
+        \frac{dz}{d\theta} = g(z, \theta) = -\frac{\partial F(z; \theta)/\partial\theta}{p(z; \theta)},
+        \qquad \frac{d^{k+1} z}{d\theta^{k+1}} = \frac{d^k}{d\theta^k}\, g(z(\theta), \theta),
 
-    (value exactly ``z0``; ``z_1`` has the right first derivative, and the Newton step squares the
-    error, so ``z`` agrees with the exact inverse through ``theta^3``.) First-order backward walks
-    one ``cdf`` and one density graph; the link's ``cdf`` graph only under ``create_graph``.
+    the second by re-entering the same autograd node (see :class:`_ImplicitRoot`). The forward
+    evaluates ``F(z0)`` with its graph and ``p(z0)`` without one; a first-order backward walks that
+    one ``cdf`` graph. Higher orders re-evaluate ``F`` and ``p`` at the saved output.
 
     Args:
         z0: detached samples.
-        cdf: ``z -> F(z; theta)``, differentiable in ``theta`` and ``z``.
-        log_density: ``z -> log p(z; theta)``, differentiable in both.
+        cdf: ``z -> F(z; theta)``, differentiable in ``theta`` (and in ``z`` for higher orders).
+        log_density: ``z -> log p(z; theta)``.
         density: ``z -> p(z; theta)`` instead (saves a log and an exp where ``p`` is a sum).
-
-    The density is floored at the smallest normal number so the ratios stay finite.
+        family: ``params -> (cdf, density)`` with ``params`` substituted for the parameter tensors,
+            when those are known and cover every dependence (:func:`family_covers`); higher
+            orders then differentiate locally. Without it, higher orders differentiate ``F`` back
+            to the leaves of its graph (correct, slower where that graph is deep).
+        params: the real parameter tensors, in ``family``'s order.
 
     Example:
         >>> d = Normal(loc, scale)
-        >>> z = implicit_surrogate(d.sample((8,)), d.cdf, log_density=d.log_prob)
+        >>> family, params = distribution_family(d)
+        >>> z = implicit_surrogate(d.sample((8,)), d.cdf, log_density=d.log_prob,
+        ...                        family=family, params=params)
     """
     if (density is None) == (log_density is None):
         raise TypeError("implicit_surrogate: pass exactly one of log_density= or density=.")
-    z0 = z0.detach()
+    if z0.requires_grad:
+        z0 = z0.detach()
     cdf0 = cdf(z0)
     if not cdf0.requires_grad:
         return z0
-    tiny = torch.finfo(cdf0.dtype).tiny
-
-    def p(z: Tensor) -> Tensor:
-        value = density(z) if density is not None else torch.exp(log_density(z))  # type: ignore[misc]
-        return value.to(cdf0.dtype).clamp(min=tiny)
-
+    p = density if density is not None else (lambda z: torch.exp(log_density(z)))  # type: ignore[misc]
     with torch.no_grad():
-        weight = p(z0).reciprocal_().neg_()
-    z1 = _ImplicitLink.apply(z0, cdf0, weight)
-    step = (cdf(z1) - cdf0.detach()) / p(z1)
-    return z1 - step.to(z0.dtype)
+        weight = _neg_reciprocal(p(z0), cdf0.dtype)
+    if family is None:
+        params = _graph_leaves(cdf0)
+    problem = _Problem(cdf, p, family)
+    return _ImplicitRoot.apply(z0, cdf0, weight, problem, *params)
 
 
 # ------------------------------------------------------------------ dedicated classes

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from reparam.distributions._checks import samples_trusted
-from reparam.distributions._surrogate import implicit_surrogate
+from reparam.distributions._surrogate import distribution_family, family_covers, implicit_surrogate
 from reparam.distributions._wrapper import ReparameterizedWrapper
 
 _Shape = torch.Size | tuple[int, ...]
@@ -26,10 +26,12 @@ class Implicit(ReparameterizedWrapper):
     library call) works. The derivative of ``F`` comes from autograd on ``dist.cdf``; the
     density from ``dist.log_prob``. All other methods delegate to ``dist``.
 
-    Higher derivatives (Hessians of expectations) are exact through third order: the sample is
-    a first-order link followed by one Newton step on ``F(z; theta) = u``, which needs ``cdf`` and
-    ``log_prob`` differentiable in ``z`` as well (see
-    :func:`reparam.distributions._surrogate.implicit_surrogate`); fourth and higher are not.
+    Higher derivatives (Hessians of expectations and beyond) are exact at every order to which
+    ``cdf`` and ``log_prob`` are differentiable in ``z`` and the parameters: the backward under
+    ``create_graph`` is ``g(z, theta) = -F_theta/p`` evaluated at the sample itself, which carries
+    its own derivative (see :func:`reparam.distributions._surrogate.implicit_surrogate`). The
+    parameters are the tensors ``dist`` holds (and its ``base_dist``/``transforms``); a ``cdf``
+    reading other tensors is differentiated back to its graph's leaves instead (slower).
 
     Args:
         dist: a univariate continuous ``torch.distributions.Distribution`` (yours included)
@@ -47,7 +49,13 @@ class Implicit(ReparameterizedWrapper):
 
     def reparameterize(self, value: Tensor) -> Tensor:
         """Attach the implicit gradient ``-(dF/dtheta)/p`` to given samples ``value``."""
-        return implicit_surrogate(value, self.base_dist.cdf, log_density=self.base_dist.log_prob)
+        dist = self.base_dist
+        family, params = distribution_family(dist)
+        value = value.detach()
+        probe = value.reshape(-1)[:1].reshape(())  # one value broadcasts: the check is structural
+        if value.numel() == 0 or not family_covers(family, params, probe):
+            family, params = None, []  # cdf reads tensors that are not attributes: graph-walk mode
+        return implicit_surrogate(value, dist.cdf, log_density=dist.log_prob, family=family, params=params)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -10,9 +11,11 @@ from torch.distributions import Categorical, Distribution, Independent, constrai
 from torch.distributions import MixtureSameFamily as _TorchMixtureSameFamily
 
 from reparam.distributions._checks import overrides, samples_trusted
-from reparam.distributions._surrogate import implicit_surrogate
+from reparam.distributions._surrogate import family_covers, implicit_surrogate, substitute, tensor_slots
 
 _Shape = torch.Size | tuple[int, ...]
+_Fn = Callable[[Tensor], Tensor]
+_Sub = Callable[[Sequence[Tensor]], Distribution]
 
 
 def _weighted_sum(values: Tensor, weights: Tensor) -> Tensor:
@@ -114,6 +117,29 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
                 return self._rsample_univariate(z0)
             return self._rsample_diagonal(z0)
 
+    def _components(self, like: Tensor) -> tuple[list[Tensor], _Sub] | None:
+        """The component distribution's parameter tensors and ``params -> copy holding them``, or
+        ``None`` where its ``cdf``/``log_prob`` read tensors that are not its attributes (then
+        higher derivatives differentiate back to the graph's leaves: slower, as exact)."""
+        base = self._base()
+        slots = tensor_slots(base)
+        paths = [path for path, _ in slots]
+        snapshot = substitute(base, slots)  # before any cache of base's is filled
+
+        def at(params: Sequence[Tensor]) -> Distribution:
+            return substitute(snapshot, list(zip(paths, params, strict=True)))
+
+        params = [t for _, t in slots]
+
+        def family(theta: Sequence[Tensor]) -> tuple[_Fn, _Fn]:
+            d = at(theta)
+            return d.cdf, lambda z: d.log_prob(z).exp()
+
+        probe = like.detach().reshape(-1)[:1].reshape(())  # one value broadcasts: structural check
+        if like.numel() == 0 or not family_covers(family, params, probe):
+            return None
+        return params, at
+
     def _rsample_univariate(self, z0: Tensor) -> Tensor:
         w = torch.softmax(self.mixture_distribution.logits, -1)
         comp = self.component_distribution
@@ -126,34 +152,63 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
             # normal number and the surrogate's floor (1/p capped) applies either way.
             return _weighted_sum(comp.log_prob(z.unsqueeze(-1)).exp(), w)
 
-        return implicit_surrogate(z0, cdf, density=density)
+        found = self._components(z0)
+        if found is None:
+            return implicit_surrogate(z0, cdf, density=density)
+        params, at = found
+
+        def family(theta: Sequence[Tensor]) -> tuple[_Fn, _Fn]:
+            weights, c = theta[0], at(theta[1:])
+            return (
+                lambda z: _weighted_sum(c.cdf(z.unsqueeze(-1)), weights),
+                lambda z: _weighted_sum(c.log_prob(z.unsqueeze(-1)).exp(), weights),
+            )
+
+        return implicit_surrogate(z0, cdf, density=density, family=family, params=[w, *params])
 
     def _rsample_diagonal(self, z0: Tensor) -> Tensor:
         base = self._base()  # batch (..., K, D)
+        found = self._components(z0)
         log_w = torch.log_softmax(self.mixture_distribution.logits, -1)  # (..., K)
-        x0 = z0.unsqueeze(-2)  # (S, ..., 1, D)
-        cdf_all = base.cdf(x0)  # (S, ..., K, D), differentiable in the parameters
-        dims = z0.shape[-1]
+        cdf_all = base.cdf(z0.unsqueeze(-2))  # (S, ..., K, D), differentiable in the parameters
         coords: list[Tensor] = []
         log_cond = log_w.expand(cdf_all.shape[:-1])  # log w_k + sum_{j<d} log p_kj(z_j)
-        for d in range(dims):
+        for d in range(z0.shape[-1]):
             z0_d = z0[..., d]
+            cdf_d, density_d = _conditional(base, log_cond, z0, d, (z0_d, cdf_all[..., d]))
+            if found is None:
+                z_d = implicit_surrogate(z0_d, cdf_d, density=density_d)
+            else:
+                params, sub = found
 
-            def at(z: Tensor, d: int = d) -> Tensor:
-                """``z0`` with coordinate ``d`` replaced by ``z``, as ``(S, ..., 1, D)``."""
-                return torch.cat([z0[..., :d], z.unsqueeze(-1), z0[..., d + 1 :]], -1).unsqueeze(-2)
+                def family(theta: Sequence[Tensor], d: int = d, sub: _Sub = sub) -> tuple[_Fn, _Fn]:
+                    return _conditional(sub(theta[1:]), theta[0], z0, d, None)
 
-            def cdf_d(z: Tensor, d: int = d, z0_d: Tensor = z0_d, log_cond: Tensor = log_cond) -> Tensor:
-                cdf_k = cdf_all[..., d] if z is z0_d else base.cdf(at(z, d))[..., d]
-                return (torch.softmax(log_cond, -1) * cdf_k).sum(-1)
-
-            def log_density_d(z: Tensor, d: int = d, log_cond: Tensor = log_cond) -> Tensor:
-                log_p = base.log_prob(at(z, d))[..., d]
-                return torch.logsumexp(torch.log_softmax(log_cond, -1) + log_p, -1)
-
-            z_d = implicit_surrogate(z0_d, cdf_d, log_density=log_density_d)
+                params = [log_cond, *params]
+                z_d = implicit_surrogate(z0_d, cdf_d, density=density_d, family=family, params=params)
             coords.append(z_d)
-            if d + 1 < dims:
+            if d + 1 < z0.shape[-1]:
                 current = torch.cat([torch.stack(coords, -1), z0[..., d + 1 :]], -1)
                 log_cond = log_cond + base.log_prob(current.unsqueeze(-2))[..., d]
         return torch.stack(coords, -1)
+
+
+def _conditional(
+    base: Distribution, log_cond: Tensor, z0: Tensor, d: int, known: tuple[Tensor, Tensor] | None
+) -> tuple[_Fn, _Fn]:
+    """``F_d(z | z_<d) = sum_k w_k^(d) F_kd(z)`` and its density for components ``base`` (batch
+    ``(..., K, D)``) and log weights ``log_cond``; ``known = (z0_d, F_kd(z0_d))`` when computed."""
+
+    def at(z: Tensor) -> Tensor:
+        """``z0`` with coordinate ``d`` replaced by ``z``, as ``(S, ..., 1, D)``."""
+        return torch.cat([z0[..., :d], z.unsqueeze(-1), z0[..., d + 1 :]], -1).unsqueeze(-2)
+
+    def cdf(z: Tensor) -> Tensor:
+        cdf_k = known[1] if (known is not None and z is known[0]) else base.cdf(at(z))[..., d]
+        return (torch.softmax(log_cond, -1) * cdf_k).sum(-1)
+
+    def density(z: Tensor) -> Tensor:
+        log_p = base.log_prob(at(z))[..., d]
+        return torch.logsumexp(torch.log_softmax(log_cond, -1) + log_p, -1).exp()
+
+    return cdf, density
