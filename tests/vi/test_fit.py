@@ -72,9 +72,18 @@ def test_fit_plain_callable_with_params(conjugate) -> None:
     def family() -> torch.distributions.Distribution:
         return torch.distributions.Independent(torch.distributions.Normal(loc, log_scale.exp()), 1)
 
+    def kl_to_posterior() -> float:  # exact: -ELBO = KL(q || posterior) - log evidence
+        with torch.no_grad():
+            q = torch.distributions.MultivariateNormal(loc, torch.diag(torch.exp(2 * log_scale)))
+            return float(torch.distributions.kl_divergence(q, conjugate.posterior()))
+
+    start = kl_to_posterior()
     result = rp.vi.fit(conjugate.log_joint, family, 300, params=[loc, log_scale], lr=0.05, progress=False)
     assert result.family is None
-    assert result.history[-1] < result.history[0]
+    # The exact objective, not the one-sample history (comparing two noisy estimates failed
+    # under some seeds): KL falls from 7-9.6 to 0.32-0.39 (the mean-field floor of this
+    # correlated posterior) over seed offsets 0-7, so 10% of the start leaves a factor 2.
+    assert kl_to_posterior() < 0.1 * start
 
 
 def test_fit_errors(conjugate) -> None:

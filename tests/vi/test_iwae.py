@@ -30,10 +30,12 @@ DTYPE = torch.float64
 
 
 def model() -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seeded(1))
+    # A fixed problem, not a Monte Carlo draw (q below and the chi2 = 0.352 it gives are tuned
+    # to it), so it stays the same under every seed offset; W and 0.3 * b were drawn once with
+    # torch.randn under manual_seed(1).
     return {
-        "W": torch.randn(D_X, D_Z, generator=g, dtype=DTYPE),
-        "b": torch.randn(D_X, generator=g, dtype=DTYPE) * 0.3,
+        "W": torch.tensor([[0.6614, 0.2669], [0.0617, 0.6213], [-0.4519, -0.1661]], dtype=DTYPE),
+        "b": torch.tensor([-0.4568, 0.1145, -0.3083], dtype=DTYPE),
         "s": torch.tensor(0.8, dtype=DTYPE),
         "x": torch.tensor([0.7, -1.1, 0.4], dtype=DTYPE),
         # q deliberately off the posterior, so every bound is strictly below log p(x).
