@@ -116,16 +116,6 @@ def distribution_family(dist: Distribution) -> tuple[Family, list[Tensor]]:
     return family, [t for _, t in slots]
 
 
-def family_covers(family: Family, params: Sequence[Tensor], probe: Tensor) -> bool:
-    """Whether ``family``'s ``cdf`` and density at ``probe`` depend on no tensor requiring grad
-    besides ``params`` (evaluated with ``params`` detached: a result requiring grad means a
-    dependence ``params`` miss). Use a small ``probe`` (one value broadcasts): the check is a
-    structural one, its values are discarded."""
-    with torch.enable_grad():
-        cdf, density = family([t.detach() for t in params])
-        return not (cdf(probe).requires_grad or density(probe).requires_grad)
-
-
 # ------------------------------------------------------------------ re-rooting
 
 
@@ -215,20 +205,26 @@ def _as(grad: Tensor, weight: Tensor, shape: torch.Size, dtype: torch.dtype) -> 
     return v if v.shape == shape else v.sum_to_size(shape)
 
 
-def _graph_leaves(root: Tensor) -> list[Tensor]:
-    """The leaf tensors requiring grad that ``root``'s graph reaches."""
+def _graph_leaves(root: Tensor, stop: Sequence[Tensor] = ()) -> list[Tensor]:
+    """The leaf tensors requiring grad that ``root``'s graph reaches without passing through one
+    of the tensors ``stop`` (matched by node and output index, or as leaves, by identity)."""
+    stop_nodes = {(id(t.grad_fn), t.output_nr) for t in stop if t.grad_fn is not None}
+    stop_leaves = {id(t) for t in stop if t.grad_fn is None}
     found: dict[int, Tensor] = {}
-    seen: set[int] = set()
-    stack = [root.grad_fn]
+    seen: set[tuple[int, int]] = set()
+    stack = [(root.grad_fn, root.output_nr)]
     while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
+        node, nr = stack.pop()
+        key = (id(node), nr)
+        if node is None or key in seen or key in stop_nodes:
             continue
-        seen.add(id(node))
+        seen.add(key)
         variable = getattr(node, "variable", None)
         if isinstance(variable, Tensor):
-            found[id(variable)] = variable
-        stack.extend(nxt for nxt, _ in node.next_functions)
+            if id(variable) not in stop_leaves:
+                found[id(variable)] = variable
+            continue
+        stack.extend(node.next_functions)
     return list(found.values())
 
 
@@ -299,10 +295,11 @@ def implicit_surrogate(
         cdf: ``z -> F(z; theta)``, differentiable in ``theta`` (and in ``z`` for higher orders).
         log_density: ``z -> log p(z; theta)``.
         density: ``z -> p(z; theta)`` instead (saves a log and an exp where ``p`` is a sum).
-        family: ``params -> (cdf, density)`` with ``params`` substituted for the parameter tensors,
-            when those are known and cover every dependence (:func:`family_covers`); higher
-            orders then differentiate locally. Without it, higher orders differentiate ``F`` back
-            to the leaves of its graph (correct, slower where that graph is deep).
+        family: ``params -> (cdf, density)`` with ``params`` substituted for the parameter tensors;
+            higher orders then differentiate locally. Used when the graph of ``F(z0)`` reaches
+            no leaf except through ``params`` (checked here: a walk over that graph); otherwise,
+            and without ``family``, higher orders differentiate ``F`` back to the leaves of its
+            graph (as exact, slower where that graph is deep).
         params: the real parameter tensors, in ``family``'s order.
 
     Example:
@@ -321,6 +318,8 @@ def implicit_surrogate(
     p = density if density is not None else (lambda z: torch.exp(log_density(z)))  # type: ignore[misc]
     with torch.no_grad():
         weight = _neg_reciprocal(p(z0), cdf0.dtype)
+    if family is not None and _graph_leaves(cdf0, stop=params):
+        family = None  # F reads tensors besides params: differentiate back to the leaves instead
     if family is None:
         params = _graph_leaves(cdf0)
     problem = _Problem(cdf, p, family)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from reparam.distributions._checks import samples_trusted
-from reparam.distributions._surrogate import distribution_family, family_covers, implicit_surrogate
+from reparam.distributions._surrogate import distribution_family, implicit_surrogate
 from reparam.distributions._wrapper import ReparameterizedWrapper
 
 _Shape = torch.Size | tuple[int, ...]
@@ -51,10 +51,6 @@ class Implicit(ReparameterizedWrapper):
         """Attach the implicit gradient ``-(dF/dtheta)/p`` to given samples ``value``."""
         dist = self.base_dist
         family, params = distribution_family(dist)
-        value = value.detach()
-        probe = value.reshape(-1)[:1].reshape(())  # one value broadcasts: the check is structural
-        if value.numel() == 0 or not family_covers(family, params, probe):
-            family, params = None, []  # cdf reads tensors that are not attributes: graph-walk mode
         return implicit_surrogate(value, dist.cdf, log_density=dist.log_prob, family=family, params=params)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:

@@ -11,7 +11,7 @@ from torch.distributions import Categorical, Distribution, Independent, constrai
 from torch.distributions import MixtureSameFamily as _TorchMixtureSameFamily
 
 from reparam.distributions._checks import overrides, samples_trusted
-from reparam.distributions._surrogate import family_covers, implicit_surrogate, substitute, tensor_slots
+from reparam.distributions._surrogate import implicit_surrogate, substitute, tensor_slots
 
 _Shape = torch.Size | tuple[int, ...]
 _Fn = Callable[[Tensor], Tensor]
@@ -117,10 +117,9 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
                 return self._rsample_univariate(z0)
             return self._rsample_diagonal(z0)
 
-    def _components(self, like: Tensor) -> tuple[list[Tensor], _Sub] | None:
-        """The component distribution's parameter tensors and ``params -> copy holding them``, or
-        ``None`` where its ``cdf``/``log_prob`` read tensors that are not its attributes (then
-        higher derivatives differentiate back to the graph's leaves: slower, as exact)."""
+    def _components(self) -> tuple[list[Tensor], _Sub]:
+        """The component distribution's parameter tensors and ``params -> copy holding them``
+        (:func:`implicit_surrogate` checks that they cover the ``cdf``'s dependence)."""
         base = self._base()
         slots = tensor_slots(base)
         paths = [path for path, _ in slots]
@@ -129,16 +128,7 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
         def at(params: Sequence[Tensor]) -> Distribution:
             return substitute(snapshot, list(zip(paths, params, strict=True)))
 
-        params = [t for _, t in slots]
-
-        def family(theta: Sequence[Tensor]) -> tuple[_Fn, _Fn]:
-            d = at(theta)
-            return d.cdf, lambda z: d.log_prob(z).exp()
-
-        probe = like.detach().reshape(-1)[:1].reshape(())  # one value broadcasts: structural check
-        if like.numel() == 0 or not family_covers(family, params, probe):
-            return None
-        return params, at
+        return [t for _, t in slots], at
 
     def _rsample_univariate(self, z0: Tensor) -> Tensor:
         w = torch.softmax(self.mixture_distribution.logits, -1)
@@ -152,10 +142,7 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
             # normal number and the surrogate's floor (1/p capped) applies either way.
             return _weighted_sum(comp.log_prob(z.unsqueeze(-1)).exp(), w)
 
-        found = self._components(z0)
-        if found is None:
-            return implicit_surrogate(z0, cdf, density=density)
-        params, at = found
+        params, at = self._components()
 
         def family(theta: Sequence[Tensor]) -> tuple[_Fn, _Fn]:
             weights, c = theta[0], at(theta[1:])
@@ -168,7 +155,7 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
 
     def _rsample_diagonal(self, z0: Tensor) -> Tensor:
         base = self._base()  # batch (..., K, D)
-        found = self._components(z0)
+        params, sub = self._components()
         log_w = torch.log_softmax(self.mixture_distribution.logits, -1)  # (..., K)
         cdf_all = base.cdf(z0.unsqueeze(-2))  # (S, ..., K, D), differentiable in the parameters
         coords: list[Tensor] = []
@@ -176,16 +163,12 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
         for d in range(z0.shape[-1]):
             z0_d = z0[..., d]
             cdf_d, density_d = _conditional(base, log_cond, z0, d, (z0_d, cdf_all[..., d]))
-            if found is None:
-                z_d = implicit_surrogate(z0_d, cdf_d, density=density_d)
-            else:
-                params, sub = found
 
-                def family(theta: Sequence[Tensor], d: int = d, sub: _Sub = sub) -> tuple[_Fn, _Fn]:
-                    return _conditional(sub(theta[1:]), theta[0], z0, d, None)
+            def family(theta: Sequence[Tensor], d: int = d) -> tuple[_Fn, _Fn]:
+                return _conditional(sub(theta[1:]), theta[0], z0, d, None)
 
-                params = [log_cond, *params]
-                z_d = implicit_surrogate(z0_d, cdf_d, density=density_d, family=family, params=params)
+            theta = [log_cond, *params]
+            z_d = implicit_surrogate(z0_d, cdf_d, density=density_d, family=family, params=theta)
             coords.append(z_d)
             if d + 1 < z0.shape[-1]:
                 current = torch.cat([torch.stack(coords, -1), z0[..., d + 1 :]], -1)
