@@ -120,3 +120,24 @@ def test_command_line_without_cli_extra_prints_one_line(
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr == "reparam: the reparam command line needs typer: pip install 'reparam[cli]'\n"
+
+
+def _readme_block(heading: str) -> str:
+    """The first ```python block after ``heading`` in the README, verbatim."""
+    text = (ROOT / "README.md").read_text()
+    after = text[text.index(heading) :]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start : after.index("```", start)]
+
+
+@pytest.mark.parametrize("heading", ["## 30-second example", "## Discrete latent variables"])
+def test_readme_examples_run_verbatim_on_torch_and_numpy_alone(
+    bare_venv: Path, tmp_path: Path, heading: str
+) -> None:
+    """A new user's first run: the README's example, copied as is, in the bare install."""
+    script = tmp_path / "example.py"
+    script.write_text(_readme_block(heading))
+    done = _run(bare_venv / "bin" / "python", script, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if heading.startswith("## 30"):
+        assert "| pathwise |" in done.stdout, done.stdout
