@@ -6,6 +6,12 @@ them with ``estimator="reparam" | "local" | "flipout"`` (switchable on the same 
 minibatches; ``bayesianize(model)`` converts an existing network; ``predict_samples`` and the
 uncertainty and calibration helpers evaluate the result.
 
+Layers take ``device=``/``dtype=`` like ``nn.Linear``; ``prior=`` takes a :class:`Prior` or any
+elementwise ``torch.distributions`` object (closed-form KL when torch registers one, Monte Carlo
+otherwise; see :mod:`reparam.nn.priors`). ``eval()`` keeps sampling (Monte Carlo prediction);
+predict with the posterior mean weights with ``layer.use_mean(True)`` or
+``with posterior_mean(model): ...`` (see :mod:`reparam.nn.base` for why).
+
 Example::
 
     import torch, reparam.nn as bnn
@@ -14,7 +20,7 @@ Example::
     loss = criterion(model(x), y, model)     # mean NLL + KL / 1257
 """
 
-from reparam.nn.base import ESTIMATORS, BayesianModule, BayesLayer, inverse_softplus
+from reparam.nn.base import ESTIMATORS, BayesianModule, BayesLayer, inverse_softplus, posterior_mean
 from reparam.nn.conv import BayesConv1d, BayesConv2d
 from reparam.nn.convert import bayesianize
 from reparam.nn.kl import bayesian_modules, kl_divergence
@@ -35,7 +41,7 @@ from reparam.nn.predict import (
     predict_samples,
     regression_uncertainty,
 )
-from reparam.nn.priors import NormalPrior, Prior, ScaleMixturePrior
+from reparam.nn.priors import DistributionPrior, NormalPrior, Prior, ScaleMixturePrior, as_prior
 from reparam.nn.reliability import reliability_diagram
 
 __all__ = [
@@ -47,12 +53,14 @@ __all__ = [
     "BayesianModule",
     "CalibrationBins",
     "ClassificationPrediction",
+    "DistributionPrior",
     "ELBOLoss",
     "NormalPrior",
     "Prior",
     "RegressionPrediction",
     "ScaleMixturePrior",
     "accuracy",
+    "as_prior",
     "bayesian_modules",
     "bayesianize",
     "calibration_bins",
@@ -63,6 +71,7 @@ __all__ = [
     "inverse_softplus",
     "kl_divergence",
     "negative_log_likelihood",
+    "posterior_mean",
     "predict_samples",
     "regression_uncertainty",
     "reliability_diagram",

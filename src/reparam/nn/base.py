@@ -28,18 +28,45 @@ Perturbations on Mini-Batches")
 For a single input all three give the same distribution of ``y`` (Gaussian with the mean and
 variance above); they differ in the correlation between examples, hence in gradient variance.
 The estimator is a plain attribute, settable at any time: ``layer.estimator = "local"``.
+
+Predicting with the posterior mean (``eval()`` semantics). ``eval()`` does **not** stop the
+sampling: a Bayesian layer in eval mode still draws weights, as MC dropout and the usual Bayesian
+layer libraries do, because ``model.eval()`` is what one calls before Monte Carlo prediction
+(:func:`reparam.nn.predict_samples`) to freeze dropout and batch-norm statistics, and a model that
+silently turned deterministic in eval mode would return ``S`` identical "posterior draws" and
+zero epistemic uncertainty. The deterministic network ``y = op(x, mu) + mu_b`` (a cheap
+point prediction, one forward pass) is asked for explicitly, either per layer::
+
+    layer.use_mean(True)        # every forward uses weight_mu / bias_mu; use_mean(False) undoes
+    layer.posterior_mean        # the current setting (False by default)
+
+or for every Bayesian layer of a model, restored on exit::
+
+    with reparam.nn.posterior_mean(model):
+        y = model(x)            # deterministic
+
+Note that the mean network's output is not the posterior predictive mean ``E_q[f(x; W)]`` for a
+nonlinear network; it is the usual cheap approximation of it.
+
+Device and dtype. Layers take ``device=`` and ``dtype=`` like ``nn.Linear`` and create their
+parameters there (no CPU allocation first); the prior is moved alongside. Forward passes draw
+their noise with ``*_like`` from the parameters and the input, so a layer runs wherever its
+parameters are, with no host synchronisation.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
-from reparam.nn.priors import NormalPrior, Prior
+from reparam.nn.priors import Prior, as_prior
 
 EstimatorName = Literal["reparam", "local", "flipout"]
 ESTIMATORS: tuple[str, ...] = ("reparam", "local", "flipout")
@@ -84,10 +111,14 @@ class BayesLayer(BayesianModule):
         fan_in: inputs per output unit (sets the initial spread of the means).
         bias: learn a Bayesian bias.
         estimator: ``"reparam"``, ``"local"`` or ``"flipout"``.
-        prior: a :class:`~reparam.nn.priors.Prior`; default ``NormalPrior(0, 1)``.
+        prior: a :class:`~reparam.nn.priors.Prior` or any elementwise ``torch.distributions``
+            object (wrapped in :class:`~reparam.nn.priors.DistributionPrior`); default
+            ``NormalPrior(0, 1)``.
         init_scale: initial posterior standard deviation ``sigma``; default ``0.1 / sqrt(fan_in)``,
             a tenth of the spread of the initial means, so training starts close to a
             deterministic network with the usual (Kaiming-uniform) initialisation.
+        device, dtype: where and in what precision the parameters are created (as for
+            ``nn.Linear``); the prior is moved there too.
     """
 
     def __init__(
@@ -96,14 +127,13 @@ class BayesLayer(BayesianModule):
         fan_in: int,
         bias: bool,
         estimator: EstimatorName,
-        prior: Prior | None,
+        prior: Prior | Distribution | None,
         init_scale: float | None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if prior is not None and not isinstance(prior, Prior):
-            raise TypeError(
-                f"prior must be a reparam.nn.Prior (e.g. NormalPrior(0.0, 1.0)), got {type(prior).__name__}."
-            )
+        prior_module = as_prior(prior)
         if init_scale is None:
             init_scale = 0.1 / math.sqrt(fan_in)
         if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
@@ -111,12 +141,19 @@ class BayesLayer(BayesianModule):
         self.estimator = estimator
         self.fan_in = int(fan_in)
         self.init_scale = float(init_scale)
-        self.prior = prior if prior is not None else NormalPrior(0.0, 1.0)
-        self.weight_mu = nn.Parameter(torch.empty(weight_shape))
-        self.weight_rho = nn.Parameter(torch.empty(weight_shape))
+        if device is not None or dtype is not None:
+            prior_module.to(device=device, dtype=dtype)
+        self.prior = prior_module
+        self.posterior_mean = False
+        # (weight sample, bias sample, parameter versions) of the last forward, for priors whose
+        # Monte Carlo KL uses the layer's own sample; None when there is none
+        self._sample: tuple[Tensor, Tensor | None, tuple[int, ...]] | None = None
+        self.weight_mu = nn.Parameter(torch.empty(weight_shape, device=device, dtype=dtype))
+        self.weight_rho = nn.Parameter(torch.empty(weight_shape, device=device, dtype=dtype))
         if bias:
-            self.bias_mu: nn.Parameter | None = nn.Parameter(torch.empty(weight_shape[0]))
-            self.bias_rho: nn.Parameter | None = nn.Parameter(torch.empty(weight_shape[0]))
+            shape = (weight_shape[0],)
+            self.bias_mu: nn.Parameter | None = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+            self.bias_rho: nn.Parameter | None = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
         else:
             self.register_parameter("bias_mu", None)
             self.register_parameter("bias_rho", None)
@@ -130,6 +167,14 @@ class BayesLayer(BayesianModule):
     @estimator.setter
     def estimator(self, value: EstimatorName) -> None:
         self._estimator = check_estimator(value)
+
+    def use_mean(self, enabled: bool = True) -> BayesLayer:
+        """Predict with the posterior mean weights (``True``) or sample them (``False``, the
+        default, in train and eval mode alike; see the module docstring). Returns the layer."""
+        if not isinstance(enabled, bool):
+            raise TypeError(f"use_mean takes True or False, got {enabled!r}.")
+        self.posterior_mean = enabled
+        return self
 
     def reset_parameters(self) -> None:
         """Means ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (torch's default for ``nn.Linear``/``Conv``),
@@ -165,11 +210,40 @@ class BayesLayer(BayesianModule):
 
     def kl_divergence(self) -> Tensor:
         """``KL(q(W, b) || p(W, b))``, summed over every weight (analytic or Monte Carlo, as the
-        prior allows)."""
-        kl = self.prior.kl(self.weight_mu, self.weight_sigma)
+        prior allows; a Monte Carlo prior that ``uses_weight_sample`` gets the weight sample of
+        the last forward pass, once, see :mod:`reparam.nn.priors`)."""
+        if not self.prior.uses_weight_sample:
+            kl = self.prior.kl(self.weight_mu, self.weight_sigma)
+            if self.bias_mu is not None and self.bias_rho is not None:
+                kl = kl + self.prior.kl(self.bias_mu, F.softplus(self.bias_rho))
+            return kl
+        weight_sample, bias_sample = self._take_sample()
+        kl = self.prior.kl_with_sample(self.weight_mu, self.weight_sigma, weight_sample)
         if self.bias_mu is not None and self.bias_rho is not None:
-            kl = kl + self.prior.kl(self.bias_mu, F.softplus(self.bias_rho))
+            kl = kl + self.prior.kl_with_sample(self.bias_mu, F.softplus(self.bias_rho), bias_sample)
         return kl
+
+    def _versions(self) -> tuple[int, ...]:
+        params = (self.weight_mu, self.weight_rho, self.bias_mu, self.bias_rho)
+        return tuple(p._version for p in params if p is not None)
+
+    def __getstate__(self) -> dict[str, object]:
+        # the kept sample is a non-leaf tensor of a past step: never copied or pickled
+        state = dict(self.__dict__)
+        state["_sample"] = None
+        return state
+
+    def _keep_sample(self, weight: Tensor, bias: Tensor | None) -> None:
+        if self.prior.uses_weight_sample and torch.is_grad_enabled():
+            self._sample = (weight, bias, self._versions())
+
+    def _take_sample(self) -> tuple[Tensor | None, Tensor | None]:
+        """The last forward pass's sample, if it is still valid (drawn under autograd from the
+        current parameter values); consumed, so a second KL call draws afresh."""
+        stored, self._sample = self._sample, None
+        if stored is None or stored[2] != self._versions() or not torch.is_grad_enabled():
+            return None, None
+        return stored[0], stored[1]
 
     # -- forward -------------------------------------------------------------------------------
     def _op(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -180,6 +254,8 @@ class BayesLayer(BayesianModule):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
+        if self.posterior_mean:
+            return self._op(x, self.weight_mu, self.bias_mu)
         w_sigma = F.softplus(self.weight_rho)
         b_sigma = None if self.bias_rho is None else F.softplus(self.bias_rho)
         if self._estimator == "reparam":
@@ -187,6 +263,7 @@ class BayesLayer(BayesianModule):
             bias = None
             if self.bias_mu is not None and b_sigma is not None:
                 bias = self.bias_mu + b_sigma * torch.randn_like(b_sigma)
+            self._keep_sample(weight, bias)
             return self._op(x, weight, bias)
         mean = self._op(x, self.weight_mu, self.bias_mu)
         if self._estimator == "local":
@@ -194,5 +271,31 @@ class BayesLayer(BayesianModule):
             return mean + torch.sqrt(var.clamp_min(_VARIANCE_FLOOR)) * torch.randn_like(mean)
         delta_w = w_sigma * torch.randn_like(w_sigma)
         delta_b = None if b_sigma is None else b_sigma * torch.randn_like(b_sigma)
+        if self.prior.uses_weight_sample:
+            bias_sample = None if self.bias_mu is None or delta_b is None else self.bias_mu + delta_b
+            self._keep_sample(self.weight_mu + delta_w, bias_sample)
         perturbation = self._op(x * random_sign(x), delta_w, delta_b)
         return mean + perturbation * random_sign(mean)
+
+
+@contextmanager
+def posterior_mean(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """Within the block every :class:`BayesLayer` of ``model`` predicts with its posterior mean
+    weights (``enabled=False``: samples); each layer's previous setting is restored on exit.
+
+    Example::
+
+        with reparam.nn.posterior_mean(model):
+            point_prediction = model(x)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}.")
+    layers = [m for m in model.modules() if isinstance(m, BayesLayer)]
+    previous = [layer.posterior_mean for layer in layers]
+    try:
+        for layer in layers:
+            layer.use_mean(enabled)
+        yield model
+    finally:
+        for layer, value in zip(layers, previous, strict=True):
+            layer.posterior_mean = value

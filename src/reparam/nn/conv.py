@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.distributions import Distribution
 from torch.nn.modules.utils import _pair, _reverse_repeat_tuple, _single
 
 from reparam.nn.base import BayesLayer, EstimatorName
@@ -33,8 +35,10 @@ class _BayesConvNd(BayesLayer):
         bias: bool,
         padding_mode: str,
         estimator: EstimatorName,
-        prior: Prior | None,
+        prior: Prior | Distribution | None,
         init_scale: float | None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -69,7 +73,7 @@ class _BayesConvNd(BayesLayer):
         )
         fan_in = (in_channels // groups) * math.prod(self.kernel_size)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
-        super().__init__(shape, fan_in, bias, estimator, prior, init_scale)
+        super().__init__(shape, fan_in, bias, estimator, prior, init_scale, device, dtype)
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, ...] | str) -> Tensor:
         raise NotImplementedError
@@ -116,12 +120,14 @@ class BayesConv1d(_BayesConvNd):
         bias: bool = True,
         padding_mode: str = "zeros",
         estimator: EstimatorName = "flipout",
-        prior: Prior | None = None,
+        prior: Prior | Distribution | None = None,
         init_scale: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-            estimator, prior, init_scale,
+            estimator, prior, init_scale, device, dtype,
         )  # fmt: skip
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, ...] | str) -> Tensor:
@@ -147,12 +153,14 @@ class BayesConv2d(_BayesConvNd):
         bias: bool = True,
         padding_mode: str = "zeros",
         estimator: EstimatorName = "flipout",
-        prior: Prior | None = None,
+        prior: Prior | Distribution | None = None,
         init_scale: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-            estimator, prior, init_scale,
+            estimator, prior, init_scale, device, dtype,
         )  # fmt: skip
 
     def _conv(self, x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, ...] | str) -> Tensor:

@@ -6,7 +6,8 @@ import copy
 from collections.abc import Iterable
 from typing import cast
 
-from torch import nn
+from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from reparam.nn.base import BayesLayer, EstimatorName, check_estimator
 from reparam.nn.conv import BayesConv1d, BayesConv2d
@@ -17,13 +18,15 @@ DEFAULT_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
 def _convert(
-    layer: nn.Module, estimator: EstimatorName, prior: Prior | None, init_scale: float | None
+    layer: nn.Module, estimator: EstimatorName, prior: Prior | Distribution | None, init_scale: float | None
 ) -> BayesLayer:
     has_bias = getattr(layer, "bias", None) is not None
     own_prior = copy.deepcopy(prior) if prior is not None else None
+    weight = cast(Tensor, layer.weight)
     if isinstance(layer, nn.Linear):
         new: BayesLayer = BayesLinear(
-            layer.in_features, layer.out_features, has_bias, estimator, own_prior, init_scale
+            layer.in_features, layer.out_features, has_bias, estimator, own_prior, init_scale,
+            device=weight.device, dtype=weight.dtype,
         )
     elif isinstance(layer, (nn.Conv1d, nn.Conv2d)):
         if isinstance(layer, nn.Conv1d):
@@ -33,17 +36,17 @@ def _convert(
         new = cls(
             layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
             layer.dilation, layer.groups, has_bias, layer.padding_mode, estimator, own_prior, init_scale,
+            device=weight.device, dtype=weight.dtype,
         )  # fmt: skip
     else:  # pragma: no cover - guarded by the type check in bayesianize
         raise TypeError(type(layer).__name__)
-    weight = layer.weight
-    return new.to(device=weight.device, dtype=weight.dtype)
+    return new
 
 
 def bayesianize(
     model: nn.Module,
     estimator: EstimatorName = "flipout",
-    prior: Prior | None = None,
+    prior: Prior | Distribution | None = None,
     init_from_weights: bool = True,
     init_scale: float | None = None,
     layer_types: Iterable[type[nn.Module]] = DEFAULT_TYPES,
@@ -58,7 +61,10 @@ def bayesianize(
     Args:
         model: the network to convert.
         estimator: estimator of the new layers (``"reparam"``, ``"local"`` or ``"flipout"``).
-        prior: prior for every new layer (each gets its own deep copy); default ``N(0, 1)``.
+        prior: prior for every new layer (each gets its own deep copy): a
+            :class:`~reparam.nn.Prior` or an elementwise ``torch.distributions`` object; default
+            ``N(0, 1)``. The new layers are created on the device and in the dtype of the layers
+            they replace.
         init_from_weights: start the posterior means at the model's current (e.g. trained) weights
             and biases; otherwise the means get the layers' default random initialisation.
         init_scale: initial posterior standard deviation (default ``0.1 / sqrt(fan_in)``).
@@ -73,8 +79,10 @@ def bayesianize(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}.")
     check_estimator(estimator)
-    if prior is not None and not isinstance(prior, Prior):
-        raise TypeError(f"prior must be a reparam.nn.Prior, got {type(prior).__name__}.")
+    if prior is not None and not isinstance(prior, (Prior, Distribution)):
+        raise TypeError(
+            f"prior must be a reparam.nn.Prior or a torch.distributions object, got {type(prior).__name__}."
+        )
     types = tuple(layer_types)
     unsupported = [t for t in types if not (isinstance(t, type) and issubclass(t, DEFAULT_TYPES))]
     if not types or unsupported:

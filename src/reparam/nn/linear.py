@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.distributions import Distribution
 
 from reparam.nn.base import BayesLayer, EstimatorName
 from reparam.nn.priors import Prior
@@ -16,6 +18,11 @@ class BayesLinear(BayesLayer):
     tensor. ``estimator`` picks how the weight noise is sampled (see :mod:`reparam.nn.base`):
     ``"reparam"`` (one weight sample per batch), ``"local"`` (Kingma et al. 2015) or ``"flipout"``
     (Wen et al. 2018); it may be changed at any time on the same parameters.
+
+    ``device``/``dtype`` create the parameters there, as for ``nn.Linear``; ``prior`` may be a
+    :class:`~reparam.nn.priors.Prior` or any elementwise ``torch.distributions`` object.
+    ``layer.use_mean(True)`` (or :func:`reparam.nn.posterior_mean`) predicts with the mean weights;
+    ``eval()`` alone keeps sampling (see :mod:`reparam.nn.base`).
 
     Example::
 
@@ -30,15 +37,19 @@ class BayesLinear(BayesLayer):
         out_features: int,
         bias: bool = True,
         estimator: EstimatorName = "flipout",
-        prior: Prior | None = None,
+        prior: Prior | Distribution | None = None,
         init_scale: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
         self.in_features = in_features
         self.out_features = out_features
-        super().__init__((out_features, in_features), in_features, bias, estimator, prior, init_scale)
+        super().__init__(
+            (out_features, in_features), in_features, bias, estimator, prior, init_scale, device, dtype
+        )
 
     def _op(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         return F.linear(x, weight, bias)

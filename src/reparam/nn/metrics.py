@@ -50,18 +50,22 @@ class CalibrationBins:
 
 def calibration_bins(probs: Tensor, labels: Tensor, num_bins: int = 15) -> CalibrationBins:
     """Bin examples by confidence ``max_c p_c`` into ``num_bins`` equal-width bins on ``[0, 1]``
-    (bin ``b`` holds ``(b/B, (b+1)/B]``); empty bins get confidence = accuracy = 0, weight 0."""
+    (bin ``b`` holds ``(b/B, (b+1)/B]``); empty bins get confidence = accuracy = 0, weight 0.
+
+    The bins are tensors on ``probs.device``, accumulated in float64 (exact counts; an
+    evaluation-time reduction, not a training hot path)."""
     _check(probs, labels)
     if not isinstance(num_bins, int) or num_bins < 1:
         raise ValueError(f"num_bins must be a positive int, got {num_bins!r}.")
     confidence, predicted = probs.double().max(-1)
     correct = (predicted == labels).double()
     index = (torch.ceil(confidence * num_bins).long() - 1).clamp(0, num_bins - 1)
-    counts = torch.zeros(num_bins, dtype=torch.float64).index_add_(0, index, torch.ones_like(confidence))
-    conf_sum = torch.zeros(num_bins, dtype=torch.float64).index_add_(0, index, confidence)
-    acc_sum = torch.zeros(num_bins, dtype=torch.float64).index_add_(0, index, correct)
+    empty = confidence.new_zeros(num_bins)  # float64, on probs.device
+    counts = empty.index_add(0, index, torch.ones_like(confidence))
+    conf_sum = empty.index_add(0, index, confidence)
+    acc_sum = empty.index_add(0, index, correct)
     safe = counts.clamp_min(1.0)
-    edges = torch.linspace(0.0, 1.0, num_bins + 1, dtype=torch.float64)
+    edges = torch.linspace(0.0, 1.0, num_bins + 1, dtype=torch.float64, device=probs.device)
     return CalibrationBins(edges, conf_sum / safe, acc_sum / safe, counts)
 
 

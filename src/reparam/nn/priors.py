@@ -11,14 +11,35 @@ saved by ``state_dict`` and moved by ``to()``) with one method the layers call::
   "Weight Uncertainty in Neural Networks", eq. 7). No closed form exists, so the KL is a Monte
   Carlo estimate ``KL = -H[q] - E_q[log p(w)]`` with the Gaussian entropy ``H[q]`` exact and only
   the cross-entropy term sampled (pathwise, so its gradient is the reparameterization gradient).
+* :class:`DistributionPrior`: any elementwise ``torch.distributions`` object (``Laplace(0, 1)``,
+  ``StudentT(3.0)``, ``MixtureSameFamily(...)``, ...). Layers wrap a distribution passed as
+  ``prior=`` in it automatically (:func:`as_prior`). The KL is
+  ``torch.distributions.kl_divergence(Normal(mu, sigma), p)`` when torch registers a closed form
+  for the pair of types, else the Monte Carlo estimate
+
+      KL ~= -H[q] - sum_i log p(w_i),      w = mu + sigma * eps,
+
+  with ``w`` the weight sample the layer drew in its last forward pass (``estimator="reparam"``:
+  the sampled matrix; ``"flipout"``: ``mu + dW`` before the sign flips), as in Blundell et al.
+  2015, section 3.2 (one sample shared by the likelihood and the KL, unbiased since the sample is
+  a draw from ``q``). Without such a sample (``"local"``, no forward pass yet under autograd, or
+  the parameters changed since) a fresh ``eps`` is drawn. The exact Gaussian entropy leaves only
+  the cross-entropy to be sampled.
+
+Priors are modules, so ``layer.to(device, dtype)`` moves them with the layer; a
+``DistributionPrior`` moves every tensor its distribution holds.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution, Normal, Transform
 
 _HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -35,14 +56,29 @@ def gaussian_entropy(scale: Tensor) -> Tensor:
     return (0.5 + _HALF_LOG_TWO_PI + torch.log(scale)).sum()
 
 
+def _scalar_repr(value: Tensor) -> str:
+    """``value`` formatted with ``:g``; ``?`` for tensors without data (the ``meta`` device)."""
+    return "?" if value.is_meta else f"{float(value):g}"
+
+
 class Prior(nn.Module):
-    """Base class: ``log_prob(w)`` (elementwise) and ``kl(loc, scale)`` (summed)."""
+    """Base class: ``log_prob(w)`` (elementwise) and ``kl(loc, scale)`` (summed).
+
+    A prior that sets ``uses_weight_sample = True`` is called as
+    ``kl_with_sample(loc, scale, sample)`` with the weight sample of the layer's last forward pass
+    (``None`` when there is none)."""
+
+    uses_weight_sample: bool = False
 
     def log_prob(self, weight: Tensor) -> Tensor:
         raise NotImplementedError
 
     def kl(self, loc: Tensor, scale: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def kl_with_sample(self, loc: Tensor, scale: Tensor, sample: Tensor | None) -> Tensor:
+        """``kl(loc, scale)``, for priors whose estimate can use a given sample ``w ~ q``."""
+        return self.kl(loc, scale)
 
 
 class NormalPrior(Prior):
@@ -86,7 +122,9 @@ class NormalPrior(Prior):
         return (terms - 0.5).sum()
 
     def extra_repr(self) -> str:
-        return f"loc={self.loc.item():g}, scale={self.scale.item():g}, learnable={self.learnable}"
+        return (
+            f"loc={_scalar_repr(self.loc)}, scale={_scalar_repr(self.scale)}, learnable={self.learnable}"
+        )
 
 
 class ScaleMixturePrior(Prior):
@@ -135,5 +173,134 @@ class ScaleMixturePrior(Prior):
         return cross_entropy - gaussian_entropy(scale)
 
     def extra_repr(self) -> str:
-        s1, s2 = (float(s) for s in self.scales)
-        return f"mixture_weight={float(self.mixture_weight):g}, scale1={s1:g}, scale2={s2:g}"
+        s1, s2 = (_scalar_repr(s) for s in self.scales)
+        return f"mixture_weight={_scalar_repr(self.mixture_weight)}, scale1={s1}, scale2={s2}"
+
+
+KLMode = Literal["auto", "analytic", "mc"]
+
+
+def _map_tensors(obj: object, fn: Callable[[Tensor], Tensor], seen: set[int]) -> None:
+    """Apply ``fn`` to every tensor attribute of a distribution or transform, recursively (base
+    distributions, mixture components, transforms and lists of them)."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    for name, value in list(vars(obj).items()):
+        if isinstance(value, Tensor):
+            setattr(obj, name, fn(value))
+        elif isinstance(value, (Distribution, Transform)):
+            _map_tensors(value, fn, seen)
+        elif isinstance(value, (list, tuple)):
+            items = [fn(v) if isinstance(v, Tensor) else v for v in value]
+            for v in items:
+                if isinstance(v, (Distribution, Transform)):
+                    _map_tensors(v, fn, seen)
+            setattr(obj, name, type(value)(items))
+
+
+def _has_closed_form(posterior: type, prior: type) -> bool:
+    """Whether torch's KL registry has an entry for ``(posterior, prior)`` (or a parent pair)."""
+    return torch.distributions.kl._dispatch_kl(posterior, prior) is not NotImplemented
+
+
+class DistributionPrior(Prior):
+    """An elementwise prior given as any ``torch.distributions.Distribution``.
+
+    The distribution must have an empty ``event_shape`` and a ``batch_shape`` that broadcasts
+    against every weight tensor it is used for (a scalar-parameter distribution broadcasts to
+    all). ``kl`` is the closed form ``sum_i KL(N(mu_i, sigma_i^2) || p)`` when
+    ``torch.distributions.kl_divergence`` has one registered for ``(Normal, type(p))``, else the
+    Monte Carlo estimate of the module docstring.
+
+    Args:
+        distribution: the prior ``p``, e.g. ``torch.distributions.Laplace(0.0, 0.1)``. It is
+            deep-copied; ``prior.to(device, dtype)`` (or moving the layer) moves its tensors.
+        kl: ``"auto"`` (closed form when registered, else Monte Carlo), ``"analytic"`` (raise if
+            there is no closed form) or ``"mc"`` (always the Monte Carlo estimate).
+
+    Not saved in ``state_dict`` and not learnable (for a learnable prior use
+    :class:`NormalPrior` with ``learnable=True``).
+
+    Example::
+
+        layer = BayesLinear(20, 10, prior=torch.distributions.Laplace(0.0, 0.1))   # wrapped
+        layer = BayesLinear(20, 10, prior=DistributionPrior(StudentT(3.0), kl="mc"))
+    """
+
+    uses_weight_sample = True
+
+    def __init__(self, distribution: Distribution, kl: KLMode = "auto") -> None:
+        super().__init__()
+        if not isinstance(distribution, Distribution):
+            raise TypeError(
+                f"distribution must be a torch.distributions.Distribution, got {type(distribution).__name__}."
+            )
+        if distribution.event_shape != torch.Size():
+            raise ValueError(
+                f"a weight prior is elementwise: its event_shape must be (), got "
+                f"{tuple(distribution.event_shape)}; use a scalar-parameter distribution (it broadcasts "
+                "to every weight) or Independent(...).base_dist."
+            )
+        if kl not in ("auto", "analytic", "mc"):
+            raise ValueError(f"kl must be 'auto', 'analytic' or 'mc', got {kl!r}.")
+        closed = _has_closed_form(Normal, type(distribution))
+        if kl == "analytic" and not closed:
+            raise ValueError(
+                f"torch.distributions has no closed-form KL(Normal || {type(distribution).__name__}); "
+                "pass kl='auto' or kl='mc' for the Monte Carlo estimate."
+            )
+        self.distribution = copy.deepcopy(distribution)
+        self.kl_mode: KLMode = kl
+        self.analytic = closed and kl != "mc"
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> DistributionPrior:
+        # Module.to/cuda/double reach buffers and parameters only; move the distribution too.
+        _map_tensors(self.distribution, fn, set())
+        super()._apply(fn, recurse)
+        return self
+
+    def log_prob(self, weight: Tensor) -> Tensor:
+        return self.distribution.log_prob(weight)
+
+    def kl(self, loc: Tensor, scale: Tensor) -> Tensor:
+        return self.kl_with_sample(loc, scale, None)
+
+    def kl_with_sample(self, loc: Tensor, scale: Tensor, sample: Tensor | None) -> Tensor:
+        """Closed form, or ``-H[q] - sum_i log p(w_i)`` at ``sample`` (a fresh draw if ``None``)."""
+        self._check_shape(loc)
+        if self.analytic:
+            posterior = Normal(loc, scale, validate_args=False)
+            return torch.distributions.kl_divergence(posterior, self.distribution).sum()
+        if sample is None:
+            sample = loc + scale * torch.randn_like(loc)
+        return -self.distribution.log_prob(sample).sum() - gaussian_entropy(scale)
+
+    def _check_shape(self, loc: Tensor) -> None:
+        batch = self.distribution.batch_shape
+        try:
+            torch.broadcast_shapes(batch, loc.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"the prior's batch_shape {tuple(batch)} does not broadcast against the weights of shape "
+                f"{tuple(loc.shape)}; use scalar parameters (e.g. Laplace(0.0, 0.1)) so that one prior "
+                "covers the weights and the bias."
+            ) from None
+
+    def extra_repr(self) -> str:
+        return f"{self.distribution!r}, kl={'analytic' if self.analytic else 'mc'!r}"
+
+
+def as_prior(prior: Prior | Distribution | None) -> Prior:
+    """``prior`` as a :class:`Prior`: ``None`` -> ``NormalPrior(0, 1)``, a ``torch.distributions``
+    object -> :class:`DistributionPrior`, a :class:`Prior` unchanged."""
+    if prior is None:
+        return NormalPrior(0.0, 1.0)
+    if isinstance(prior, Prior):
+        return prior
+    if isinstance(prior, Distribution):
+        return DistributionPrior(prior)
+    raise TypeError(
+        f"prior must be a reparam.nn.Prior (e.g. NormalPrior(0.0, 1.0)) or a torch.distributions "
+        f"object (e.g. torch.distributions.Laplace(0.0, 0.1)), got {type(prior).__name__}."
+    )
