@@ -66,12 +66,13 @@ def beta_logit_grad(
     ``log y = log(1 - x)`` (both, so that neither side loses digits); float64.
 
     ``a`` and ``b`` broadcast against the samples; the digammas are evaluated on their own
-    shape. The number of continued-fraction terms follows the largest ``a + b``.
+    shape. The number of continued-fraction terms follows the concentrations
+    (:func:`reparam.distributions._incomplete_beta.terms_for`).
     """
     log_x, log_y = log_x.double(), log_y.double()
     a, b = a.double(), b.double()
     total = a + b
-    terms = terms_for(float(total.max())) if total.numel() else 0
+    terms = terms_for(a, b)
     x, y = torch.exp(log_x), torch.exp(log_y)
     swap = x > (a + 1) / (total + 2)
     z = torch.where(swap, y, x)
@@ -113,21 +114,23 @@ class _SecondOrderRefused(torch.autograd.Function):
 
 class BetaSampleGrad(torch.autograd.Function):
     """``x = sigmoid(t)`` for a detached log-odds sample ``t`` of ``Beta(a, b)``; its backward
-    applies the implicit derivatives :func:`beta_logit_grad` (first order only)."""
+    applies the implicit derivatives :func:`beta_logit_grad` at the returned ``x`` (rounded to
+    its dtype and kept inside (0, 1), as the caller sees it; first order only)."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, a: Tensor, b: Tensor, log_odds: Tensor) -> Tensor:
-        ctx.save_for_backward(a, b, log_odds)
-        return keep_inside_unit_interval(torch.sigmoid(log_odds).to(a.dtype))
+        x = keep_inside_unit_interval(torch.sigmoid(log_odds).to(a.dtype))
+        ctx.save_for_backward(a, b, x)
+        return x
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        a, b, t = ctx.saved_tensors  # type: ignore[attr-defined]
+        a, b, x = ctx.saved_tensors  # type: ignore[attr-defined]
         with torch.no_grad():
-            t = t.double()
-            log_x, log_y = torch.nn.functional.logsigmoid(t), torch.nn.functional.logsigmoid(-t)
+            x = x.double()
+            log_x, log_y = torch.log(x), torch.log1p(-x)
             grad_a, grad_b = beta_logit_grad(log_x, log_y, a, b)
-            weight = grad.double() * torch.exp(log_x + log_y)
+            weight = grad.double() * x * (1 - x)
             grad_a = (weight * grad_a).sum_to_size(a.shape).to(a.dtype)
             grad_b = (weight * grad_b).sum_to_size(b.shape).to(b.dtype)
         grad_a, grad_b = _refuse_second_order("Beta", (grad_a, grad_b), (a, b))
@@ -136,24 +139,23 @@ class BetaSampleGrad(torch.autograd.Function):
 
 class DirichletSampleGrad(torch.autograd.Function):
     """``x = softmax(log G)`` for detached log-gamma draws; its backward applies the implicit
-    derivatives of the module docstring (first order only)."""
+    derivatives of the module docstring at the returned ``x`` (first order only)."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, concentration: Tensor, log_g: Tensor) -> Tensor:
         log_x = log_g - torch.logsumexp(log_g, -1, keepdim=True)
-        ctx.save_for_backward(concentration, log_x)
-        return keep_inside_unit_interval(torch.exp(log_x).to(concentration.dtype))
+        x = keep_inside_unit_interval(torch.exp(log_x).to(concentration.dtype))
+        ctx.save_for_backward(concentration, x)
+        return x
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, None]:
-        concentration, log_x = ctx.saved_tensors  # type: ignore[attr-defined]
+        concentration, x = ctx.saved_tensors  # type: ignore[attr-defined]
         with torch.no_grad():
-            log_x = log_x.double()
-            x = torch.exp(log_x)
-            log_y = _log_complement(x)
+            x = x.double()
             alpha = concentration.double()
             rest = alpha.sum(-1, keepdim=True) - alpha
-            grad_logit, _ = beta_logit_grad(log_x, log_y, alpha, rest)
+            grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest)
             g = grad.double()
             g = g - (x * g).sum(-1, keepdim=True)
             out = (x * grad_logit * g).sum_to_size(concentration.shape).to(concentration.dtype)
