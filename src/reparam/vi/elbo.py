@@ -41,12 +41,13 @@ def _sum_to(x: Tensor, dims: int) -> Tensor:
 @dataclass(frozen=True)
 class _PriorConstants:
     """Per-prior constants of the mean-field Gaussian KL, with the tensors' version counters
-    (an in-place change of the prior's parameters invalidates the entry)."""
+    (an in-place change of the prior's parameters invalidates the entry). Computed without
+    reading tensor values (no host synchronisation, also on the first call)."""
 
     versions: tuple[int, int]
-    loc: Tensor | None  # None when the prior mean is zero
-    log_scale: Tensor | None  # None when the prior scale is one
-    half_precision: Tensor | float  # 1 / (2 sigma_p^2)
+    loc: Tensor
+    log_scale: Tensor
+    half_precision: Tensor  # 1 / (2 sigma_p^2)
 
 
 _PRIOR_CACHE: weakref.WeakKeyDictionary[Distribution, _PriorConstants] = weakref.WeakKeyDictionary()
@@ -64,13 +65,8 @@ def _prior_constants(prior: Distribution, base: Normal) -> _PriorConstants:
     if cached is not None and cached.versions == versions:
         return cached
     with torch.no_grad():
-        zero_loc = bool((base.loc == 0).all())
-        unit_scale = bool((base.scale == 1).all())
         constants = _PriorConstants(
-            versions,
-            None if zero_loc else base.loc.clone(),
-            None if unit_scale else base.scale.log(),
-            0.5 if unit_scale else 0.5 / base.scale.square(),
+            versions, base.loc.clone(), base.scale.log(), 0.5 / base.scale.square()
         )
     _PRIOR_CACHE[prior] = constants
     return constants
@@ -87,11 +83,9 @@ def _mean_field_kl(q: Distribution, prior: Distribution) -> Tensor | None:
     if p_base.loc.requires_grad or p_base.scale.requires_grad or q.batch_shape != prior.batch_shape:
         return None
     c = _prior_constants(prior, p_base)
-    diff = q_base.loc if c.loc is None else q_base.loc - c.loc
+    diff = q_base.loc - c.loc
     terms = (q_base.scale.square() + diff.square()) * c.half_precision - q_base.scale.log() - 0.5
-    if c.log_scale is not None:
-        terms = terms + c.log_scale
-    return terms.sum(-1)
+    return (terms + c.log_scale).sum(-1)
 
 
 def _analytic_kl(q: Distribution, prior: Distribution) -> Tensor | None:

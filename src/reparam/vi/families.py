@@ -15,6 +15,9 @@ composes with any optimizer, with :func:`reparam.vi.elbo` and with
 Reference: Kucukelbir, Tran, Ranganath, Gelman & Blei, "Automatic differentiation variational
 inference", JMLR 2017 (mean-field and full-rank); Ong, Nott & Smith, "Gaussian variational
 approximation with a factor covariance structure", JCGS 2018 (low rank plus diagonal).
+
+Every family takes ``dtype=`` and ``device=`` (as torch's factory functions; by default those of
+a tensor ``init_loc``) and creates its parameters there.
 """
 
 from __future__ import annotations
@@ -44,13 +47,27 @@ def _check_scale(init_scale: float) -> float:
     return float(init_scale)
 
 
-def _initial_loc(dim: int, init_loc: Tensor | None, dtype: torch.dtype | None) -> Tensor:
+Device = torch.device | str | None
+
+
+def _initial_loc(dim: int, init_loc: Tensor | None, dtype: torch.dtype | None, device: Device) -> Tensor:
     if init_loc is None:
-        return torch.zeros(dim, dtype=dtype)
-    loc = torch.as_tensor(init_loc, dtype=dtype).detach().clone()
+        return torch.zeros(dim, dtype=dtype, device=device)
+    loc = torch.as_tensor(init_loc, dtype=dtype, device=device).detach().clone()
     if loc.shape != (dim,):
         raise ValueError(f"init_loc must have shape ({dim},), got {tuple(loc.shape)}.")
     return loc
+
+
+def _placement(
+    init_loc: Tensor | None, dtype: torch.dtype | None, device: Device
+) -> tuple[torch.dtype | None, Device]:
+    """``dtype`` and ``device`` of the family's parameters: as given, else those of a tensor
+    ``init_loc`` (so ``MeanFieldGaussian(d, init_loc=x.new_zeros(d))`` lives with ``x``)."""
+    if isinstance(init_loc, Tensor):
+        dtype = init_loc.dtype if dtype is None and init_loc.is_floating_point() else dtype
+        device = init_loc.device if device is None else device
+    return dtype, device
 
 
 class MeanFieldGaussian(nn.Module):
@@ -65,11 +82,14 @@ class MeanFieldGaussian(nn.Module):
         init_scale: float = 1.0,
         init_loc: Tensor | None = None,
         dtype: torch.dtype | None = None,
+        device: Device = None,
     ) -> None:
         super().__init__()
         dim = _check_dim(dim)
-        self.loc = nn.Parameter(_initial_loc(dim, init_loc, dtype))
-        self.log_scale = nn.Parameter(torch.full((dim,), math.log(_check_scale(init_scale)), dtype=dtype))
+        dtype, device = _placement(init_loc, dtype, device)
+        self.loc = nn.Parameter(_initial_loc(dim, init_loc, dtype, device))
+        log_scale = math.log(_check_scale(init_scale))
+        self.log_scale = nn.Parameter(torch.full((dim,), log_scale, dtype=dtype, device=device))
 
     def forward(self) -> Distribution:
         # positivity holds by construction; skipping argument validation saves several tensor
@@ -91,12 +111,15 @@ class FullRankGaussian(nn.Module):
         init_scale: float = 1.0,
         init_loc: Tensor | None = None,
         dtype: torch.dtype | None = None,
+        device: Device = None,
     ) -> None:
         super().__init__()
         dim = _check_dim(dim)
-        self.loc = nn.Parameter(_initial_loc(dim, init_loc, dtype))
-        self.log_diag = nn.Parameter(torch.full((dim,), math.log(_check_scale(init_scale)), dtype=dtype))
-        self.off_diag = nn.Parameter(torch.zeros(dim, dim, dtype=dtype))
+        dtype, device = _placement(init_loc, dtype, device)
+        self.loc = nn.Parameter(_initial_loc(dim, init_loc, dtype, device))
+        log_scale = math.log(_check_scale(init_scale))
+        self.log_diag = nn.Parameter(torch.full((dim,), log_scale, dtype=dtype, device=device))
+        self.off_diag = nn.Parameter(torch.zeros(dim, dim, dtype=dtype, device=device))
 
     def scale_tril(self) -> Tensor:
         return torch.tril(self.off_diag, diagonal=-1) + torch.diag_embed(self.log_diag.exp())
@@ -119,15 +142,17 @@ class LowRankGaussian(nn.Module):
         init_scale: float = 1.0,
         init_loc: Tensor | None = None,
         dtype: torch.dtype | None = None,
+        device: Device = None,
     ) -> None:
         super().__init__()
         dim = _check_dim(dim)
         if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= dim:
             raise ValueError(f"rank must be an int in [1, dim={dim}], got {rank!r}.")
         scale = _check_scale(init_scale)
-        self.loc = nn.Parameter(_initial_loc(dim, init_loc, dtype))
-        self.cov_factor = nn.Parameter(0.01 * scale * torch.randn(dim, rank, dtype=dtype))
-        self.log_diag_scale = nn.Parameter(torch.full((dim,), math.log(scale), dtype=dtype))
+        dtype, device = _placement(init_loc, dtype, device)
+        self.loc = nn.Parameter(_initial_loc(dim, init_loc, dtype, device))
+        self.cov_factor = nn.Parameter(0.01 * scale * torch.randn(dim, rank, dtype=dtype, device=device))
+        self.log_diag_scale = nn.Parameter(torch.full((dim,), math.log(scale), dtype=dtype, device=device))
 
     def forward(self) -> Distribution:
         return LowRankMultivariateNormal(

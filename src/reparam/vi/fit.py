@@ -78,8 +78,11 @@ def _batches(
     data: tuple[Tensor, ...], batch_size: int, generator: torch.Generator | None
 ) -> Iterator[tuple[Tensor, ...]]:
     n = data[0].shape[0]
+    device = data[0].device
     while True:
-        order = torch.randperm(n, generator=generator)
+        # drawn where the generator lives (CPU by default), moved once per epoch
+        order = torch.randperm(n, generator=generator, device=generator.device if generator else device)
+        order = order.to(device)
         for start in range(0, n - batch_size + 1, batch_size):
             rows = order[start : start + batch_size]
             yield tuple(t[rows] for t in data)

@@ -36,7 +36,9 @@ class LQR:
 
     (each exploratory action ``sigma * eps`` adds ``sigma^2 eps^T (R + B^T P B) eps`` in
     expectation). Default: a double integrator with step ``dt = 0.1``, ``Q = I``,
-    ``R = 0.1``, ``Sigma_0 = I``, horizon 50.
+    ``R = 0.1``, ``Sigma_0 = I``, horizon 50. Simulation runs in the dtype and on the device of
+    the states (the float64 matrices are converted once per dtype/device and cached);
+    ``initial_state`` returns ``dtype`` tensors on ``device``.
 
     Reference: Bertsekas, "Dynamic Programming and Optimal Control", vol. 1, section 4.1.
     """
@@ -48,6 +50,7 @@ class LQR:
     initial_covariance: Tensor = field(default_factory=lambda: torch.eye(2, dtype=torch.float64))
     horizon: int = 50
     dtype: torch.dtype = torch.float32
+    device: torch.device | str | None = None
 
     def __post_init__(self) -> None:
         n, m = self.B.shape
@@ -65,6 +68,7 @@ class LQR:
         self.P = solve_discrete_riccati(self.A, self.B, self.Q, self.R)
         self.K_star = optimal_gain(self.A, self.B, self.R, self.P)
         self._chol: Tensor = torch.linalg.cholesky(self.initial_covariance)
+        self._cast: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
 
     def optimal_cost(self, sigma: float = 0.0) -> float:
         """``J*(sigma)``: the smallest expected episode cost of ``u = -K x + sigma eps``."""
@@ -73,12 +77,22 @@ class LQR:
         return float(value)
 
     def _m(self, name: str, like: Tensor) -> Tensor:
-        matrix: Tensor = getattr(self, name)
-        return matrix.to(dtype=like.dtype, device=like.device)
+        """Matrix ``name`` in the dtype and on the device of ``like``, converted once and cached
+        (no copy per simulation step)."""
+        key = (name, like.dtype, like.device)
+        cached = self._cast.get(key)
+        if cached is None:
+            matrix: Tensor = getattr(self, name)
+            cached = self._cast[key] = matrix.to(dtype=like.dtype, device=like.device)
+        return cached
 
     def initial_state(self, num_episodes: int, generator: torch.Generator | None = None) -> Tensor:
-        noise = torch.randn(num_episodes, self.state_dim, generator=generator, dtype=torch.float64)
-        return (noise @ self._chol.T).to(self.dtype)
+        """``num_episodes`` draws of ``x_0``, in ``self.dtype`` on ``self.device`` (drawn where
+        ``generator`` lives, CPU by default, with the same values on every device)."""
+        where = generator.device if generator is not None else "cpu"
+        shape = (num_episodes, self.state_dim)
+        noise = torch.randn(shape, generator=generator, dtype=torch.float64, device=where)
+        return (noise @ self._chol.to(where).T).to(dtype=self.dtype, device=self.device)
 
     def step(self, state: Tensor, action: Tensor) -> Tensor:
         return state @ self._m("A", state).T + action @ self._m("B", state).T
@@ -95,7 +109,7 @@ class LQR:
 
     def with_horizon(self, horizon: int) -> LQR:
         """The same system with another horizon."""
-        return LQR(self.A, self.B, self.Q, self.R, self.initial_covariance, horizon, self.dtype)
+        return LQR(self.A, self.B, self.Q, self.R, self.initial_covariance, horizon, self.dtype, self.device)
 
 
 def expected_cost(lqr: LQR, K: Tensor, sigma: Tensor | float) -> Tensor:
@@ -116,12 +130,12 @@ def expected_cost(lqr: LQR, K: Tensor, sigma: Tensor | float) -> Tensor:
     the reference in the tests). Computed in the dtype of ``K`` (use float64).
     """
     dtype = K.dtype
-    A, B, Q, R, P = (getattr(lqr, n).to(dtype) for n in ("A", "B", "Q", "R", "P"))
-    sigma = torch.as_tensor(sigma, dtype=dtype)
+    A, B, Q, R, P = (getattr(lqr, n).to(K) for n in ("A", "B", "Q", "R", "P"))
+    sigma = torch.as_tensor(sigma, dtype=dtype, device=K.device)
     closed = A - B @ K
-    cov = lqr.initial_covariance.to(dtype)
+    cov = lqr.initial_covariance.to(K)
     exploration = sigma**2 * (B @ B.T)
-    total = torch.zeros((), dtype=dtype)
+    total = K.new_zeros(())
     for _ in range(lqr.horizon):
         total = total + torch.trace((Q + K.T @ R @ K) @ cov) + sigma**2 * torch.trace(R)
         cov = closed @ cov @ closed.T + exploration

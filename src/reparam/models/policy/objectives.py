@@ -71,7 +71,7 @@ def reward_to_go_objective(
         state = initial_state.expand(num_samples, *initial_state.shape)
         costs, features = [], []
         for t in range(task.horizon):
-            time = torch.full((*state.shape[:-1], 1), t / task.horizon, dtype=state.dtype)
+            time = state.new_full((*state.shape[:-1], 1), t / task.horizon)
             features.append(torch.cat([task.observe(state), time], dim=-1))
             costs.append(task.cost(state, actions[..., t, :]))
             state = task.step(state, actions[..., t, :])
@@ -102,7 +102,7 @@ def deterministic_objective(
     """
     mean = policy.mean if isinstance(policy, GaussianPolicy) else policy
     state = initial_state
-    total = torch.zeros(state.shape[:-1], dtype=state.dtype)
+    total = state.new_zeros(state.shape[:-1])
     for _ in range(task.horizon):
         action = mean(task.observe(state))
         total = total + task.cost(state, action)

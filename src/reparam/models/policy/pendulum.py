@@ -46,6 +46,7 @@ class Pendulum:
     max_torque: float = 2.0
     max_speed: float = 8.0
     dtype: torch.dtype = torch.float32
+    device: torch.device | str | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -55,9 +56,12 @@ class Pendulum:
         self.state_dim, self.action_dim = 2, 1
 
     def initial_state(self, num_episodes: int, generator: torch.Generator | None = None) -> Tensor:
-        u = torch.rand(num_episodes, 2, generator=generator, dtype=self.dtype)
-        high = torch.tensor([math.pi, 1.0], dtype=self.dtype)
-        return (2 * u - 1) * high
+        """Uniform initial states in ``self.dtype`` on ``self.device`` (drawn where ``generator``
+        lives, CPU by default)."""
+        where = generator.device if generator is not None else "cpu"
+        u = torch.rand(num_episodes, 2, generator=generator, dtype=self.dtype, device=where)
+        high = torch.tensor([math.pi, 1.0], dtype=self.dtype, device=where)
+        return ((2 * u - 1) * high).to(self.device)
 
     def step(self, state: Tensor, action: Tensor) -> Tensor:
         theta, omega = state[..., 0], state[..., 1]
@@ -90,4 +94,5 @@ class Pendulum:
             self.max_torque,
             self.max_speed,
             self.dtype,
+            self.device,
         )

@@ -74,7 +74,7 @@ def reinforce_surrogate(
         )
     returns = returns.detach()
     valid = torch.ones_like(returns, dtype=torch.bool) if mask is None else mask.to(torch.bool)
-    correction = torch.zeros((), dtype=returns.dtype, device=returns.device)
+    correction = returns.new_zeros(())
     if baseline is None:
         weights = returns
     elif isinstance(baseline, LeaveOneOut):
@@ -82,14 +82,22 @@ def reinforce_surrogate(
     elif isinstance(baseline, Learned):
         if features is None:
             raise ValueError("Learned() baselines need `features` (the states, (N, *batch, T, F)).")
-        flat = features[valid].detach()
+        # without a mask every step counts: a reshape, not a boolean selection (which reads the
+        # mask on the host to size its output)
+        flat = features.reshape(-1, features.shape[-1]) if mask is None else features[valid]
+        flat = flat.detach()
+        targets = returns.reshape(-1) if mask is None else returns[valid]
         regressor = Learned(baseline.module, features=lambda _: flat)
-        control = regressor(returns[valid].reshape(1, -1), flat, None, None)  # type: ignore[arg-type]
-        weights = torch.zeros_like(returns)
-        weights[valid] = returns[valid] - control.value.to(returns.dtype)
+        control = regressor(targets.reshape(1, -1), flat, None, None)  # type: ignore[arg-type]
+        fitted = targets - control.value.to(returns.dtype).reshape(targets.shape)
+        if mask is None:
+            weights = fitted.reshape(returns.shape)
+        else:
+            weights = torch.zeros_like(returns)
+            weights[valid] = fitted
         correction = control.correction if control.correction is not None else correction
     else:
-        flat = returns[valid].reshape(1, -1)
+        flat = (returns.reshape(-1) if mask is None else returns[valid]).reshape(1, -1)
         weights = returns - baseline(flat, flat, None, None).value  # type: ignore[arg-type]
     weights = torch.where(valid, weights, torch.zeros_like(weights))
     log_probs = torch.where(valid, log_probs, torch.zeros_like(log_probs))

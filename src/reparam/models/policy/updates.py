@@ -89,7 +89,8 @@ def cartpole_update(
     steps = batch.obs.shape[1]
     log_probs = policy(batch.obs).log_prob(batch.actions)
     returns = reward_to_go(-batch.rewards, discount)
-    time = (torch.arange(steps, dtype=torch.float32) / MAX_STEPS).expand(batch.obs.shape[0], steps)
+    time = torch.arange(steps, dtype=batch.obs.dtype, device=batch.obs.device) / MAX_STEPS
+    time = time.expand(batch.obs.shape[0], steps)
     features = torch.cat([batch.obs, time.unsqueeze(-1)], dim=-1)
     loss = reinforce_surrogate(log_probs, returns, baseline, mask=batch.mask, features=features)
     params = [p for group in optimizer.param_groups for p in group["params"]]
