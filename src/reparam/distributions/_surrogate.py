@@ -296,8 +296,9 @@ def implicit_surrogate(
         log_density: ``z -> log p(z; theta)``.
         density: ``z -> p(z; theta)`` instead (saves a log and an exp where ``p`` is a sum).
         family: ``params -> (cdf, density)`` with ``params`` substituted for the parameter tensors;
-            higher orders then differentiate locally. Used when the graph of ``F(z0)`` reaches
-            no leaf except through ``params`` (checked here: a walk over that graph); otherwise,
+            higher orders then differentiate locally. Used when ``F(z0)`` evaluated through
+            ``family`` on aliases of ``params`` reaches no leaf except through those aliases
+            (checked here: a walk over that small graph, no extra evaluation); otherwise,
             and without ``family``, higher orders differentiate ``F`` back to the leaves of its
             graph (as exact, slower where that graph is deep).
         params: the real parameter tensors, in ``family``'s order.
@@ -312,14 +313,20 @@ def implicit_surrogate(
         raise TypeError("implicit_surrogate: pass exactly one of log_density= or density=.")
     if z0.requires_grad:
         z0 = z0.detach()
-    cdf0 = cdf(z0)
+    if family is not None:
+        # F(z0) through the family on aliases of params: a graph reaching a leaf other than
+        # through the aliases means the substituted copy still reads other tensors.
+        params = [t.view_as(t) for t in params]
+        cdf0 = family(params)[0](z0)
+        if cdf0.requires_grad and _graph_leaves(cdf0, stop=params):
+            family = None  # differentiate back to the leaves instead (as exact, slower)
+    else:
+        cdf0 = cdf(z0)
     if not cdf0.requires_grad:
         return z0
     p = density if density is not None else (lambda z: torch.exp(log_density(z)))  # type: ignore[misc]
     with torch.no_grad():
         weight = _neg_reciprocal(p(z0), cdf0.dtype)
-    if family is not None and _graph_leaves(cdf0, stop=params):
-        family = None  # F reads tensors besides params: differentiate back to the leaves instead
     if family is None:
         params = _graph_leaves(cdf0)
     problem = _Problem(cdf, p, family)
