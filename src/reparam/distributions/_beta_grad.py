@@ -152,15 +152,22 @@ class DirichletSampleGrad(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, None]:
         concentration, x = ctx.saved_tensors  # type: ignore[attr-defined]
         with torch.no_grad():
-            x = x.double()
-            alpha = concentration.double()
-            rest = alpha.sum(-1, keepdim=True) - alpha
-            grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest)
-            g = grad.double()
-            g = g - (x * g).sum(-1, keepdim=True)
-            out = (x * grad_logit * g).sum_to_size(concentration.shape).to(concentration.dtype)
+            out = dirichlet_vjp(x, concentration, grad)
         (out,) = _refuse_second_order("Dirichlet", (out,), (concentration,))
         return out, None
+
+
+def dirichlet_vjp(x: Tensor, concentration: Tensor, grad: Tensor) -> Tensor:
+    """``sum_j grad_j dx_j/dalpha_i`` at a point ``x`` of the simplex (the backward of
+    :class:`DirichletSampleGrad`, usable at any ``x``, e.g. to check the tangent field), summed to
+    ``concentration``'s shape and dtype; evaluated in float64 without a graph."""
+    x = x.detach().double()
+    alpha = concentration.detach().double()
+    rest = alpha.sum(-1, keepdim=True) - alpha
+    grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest)
+    g = grad.detach().double()
+    g = g - (x * g).sum(-1, keepdim=True)
+    return (x * grad_logit * g).sum_to_size(concentration.shape).to(concentration.dtype)
 
 
 def _log_complement(x: Tensor) -> Tensor:
