@@ -56,10 +56,9 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
     Components must implement ``cdf`` differentiably (Normal, Logistic-type, our
     ``TruncatedNormal``, ``VonMises``...). ``has_rsample`` is ``False`` otherwise.
 
-    Higher derivatives: each coordinate is a first-order link plus one Newton step on its
-    conditional CDF (:func:`reparam.distributions._surrogate.implicit_surrogate`), exact through
-    third order when the components' ``cdf`` and ``log_prob`` are twice differentiable in the
-    value and the parameters (Normal: yes); fourth and higher are not.
+    Higher derivatives: each coordinate is :func:`reparam.distributions._surrogate.implicit_surrogate`
+    on its conditional CDF, exact at every order to which the components' ``cdf`` and
+    ``log_prob`` are differentiable in the value and the parameters (Normal: all).
     """
 
     def _base(self) -> Distribution:
