@@ -57,18 +57,22 @@ def terms_for(p: Tensor, q: Tensor) -> int:
     return 2 * math.ceil(need / 2)
 
 
-def coefficients(p: Tensor, q: Tensor, n: int) -> Tensor:
-    """``(d_n, dd_n/dp, dd_n/dq) / z`` stacked on a new first dimension (``n >= 1``)."""
-    if n % 2 == 1:
-        m = (n - 1) // 2
-        r, s, t, u = p + m, p + q + m, p + 2 * m, p + 2 * m + 1
-        c = -(r * s) / (t * u)
-        return torch.stack([c, c * (1 / r + 1 / s - 1 / t - 1 / u), -r / (t * u)])
-    m = n // 2
+def coefficients(p: Tensor, q: Tensor, terms: int) -> Tensor:
+    """``(d_n, dd_n/dp, dd_n/dq) / z`` for ``n = 1..terms``, shaped ``(terms, 3, *p.shape)``
+    (``p``, ``q`` of one shape; ``terms`` even), all terms at once."""
+    half = terms // 2
+    m = torch.arange(half, dtype=p.dtype, device=p.device).reshape((half,) + (1,) * p.dim())
+    # odd n = 2m + 1, m = 0..half-1
+    r, s, t, u = p + m, p + q + m, p + 2 * m, p + 2 * m + 1
+    c = -(r * s) / (t * u)
+    odd = torch.stack([c, c * (1 / r + 1 / s - 1 / t - 1 / u), -r / (t * u)], 1)
+    # even n = 2m, m = 1..half
+    m = m + 1
     t, u = p + (2 * m - 1), p + 2 * m
     w = m / (t * u)
     c = w * (q - m)
-    return torch.stack([c, -c * (1 / t + 1 / u), w.expand_as(c)])
+    even = torch.stack([c, -c * (1 / t + 1 / u), w.expand_as(c)], 1)
+    return torch.stack([odd, even], 1).reshape((terms, 3, *p.shape))
 
 
 def beta_continued_fraction(
@@ -90,16 +94,16 @@ def beta_continued_fraction(
     if swap is not None and per_element:
         p, q = torch.where(swap, q, p), torch.where(swap, p, q)
         swap = None
-    flag = None if swap is None else swap.to(z.dtype)
+    p, q = torch.broadcast_tensors(p, q)
+    table = coefficients(p, q, terms)
+    swapped = None if swap is None else coefficients(q, p, terms)
     # state[0] = (A, dA/dp, dA/dq) and state[1] = likewise for B, at steps n-1 (now) and n-2 (old)
     now = torch.zeros((2, 3, *shape), dtype=z.dtype, device=z.device)
     now[:, 0] = 1.0
     old = torch.zeros_like(now)
     old[0, 0] = 1.0
     for n in range(1, terms + 1):
-        coef = coefficients(p, q, n)
-        if flag is not None:
-            coef = torch.lerp(coef, coefficients(q, p, n), flag)
+        coef = table[n - 1] if swapped is None else torch.where(swap, swapped[n - 1], table[n - 1])
         coef = coef * z
         new = torch.addcmul(now, coef[0], old)
         new[:, 1:].addcmul_(coef[1:], old[:, :1])
