@@ -91,7 +91,8 @@ class DiscreteVAE(nn.Module):
 
     def posterior(self, x: Tensor) -> Bernoulli:
         """:math:`q(b \\mid x)`, batch shape ``(batch, latent)``."""
-        return Bernoulli(logits=self.encoder(x - self.input_mean))
+        # logits need no validation (any real is valid; validating reads a value on the host)
+        return Bernoulli(logits=self.encoder(x - self.input_mean), validate_args=False)
 
     def log_prior(self, b: Tensor) -> Tensor:
         """:math:`\\log p(b)` summed over latents; ``b`` may be relaxed (values in [0, 1])."""

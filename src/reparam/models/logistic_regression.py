@@ -20,7 +20,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import (
+    Distribution,
+    Independent,
+    LowRankMultivariateNormal,
+    MultivariateNormal,
+    Normal,
+)
 
 from reparam.estimators.base import Estimator
 from reparam.vi.elbo import elbo
@@ -81,7 +87,9 @@ class BayesianLogisticRegression(nn.Module):
         return int(self.prior_loc.shape[0])
 
     def prior(self) -> Distribution:
-        return Independent(Normal(self.prior_loc, self.prior_scale), 1)
+        # the buffers are valid by construction; validation would read them on the host per step
+        base = Normal(self.prior_loc, self.prior_scale, validate_args=False)
+        return Independent(base, 1, validate_args=False)
 
     def q(self) -> Distribution:
         q: Distribution = self.posterior()
@@ -118,8 +126,15 @@ class BayesianLogisticRegression(nn.Module):
         )
 
     def kl(self) -> Tensor:
-        """``KL(q || prior)`` in closed form."""
-        return torch.distributions.kl_divergence(self.q(), self.prior())
+        """``KL(q || prior)`` in closed form (for full- and low-rank ``q`` against the prior
+        written as a ``MultivariateNormal`` with diagonal ``scale_tril``)."""
+        q = self.q()
+        if isinstance(q, (MultivariateNormal, LowRankMultivariateNormal)):
+            tril = torch.diag_embed(self.prior_scale)
+            prior: Distribution = MultivariateNormal(self.prior_loc, scale_tril=tril, validate_args=False)
+        else:
+            prior = self.prior()
+        return torch.distributions.kl_divergence(q, prior)
 
     @torch.no_grad()
     def predict_proba(self, x: Tensor, num_samples: int = 1000) -> Tensor:

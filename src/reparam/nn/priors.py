@@ -39,7 +39,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Normal, Transform
+from torch.distributions import Distribution, Normal, Transform, constraints
 
 _HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -219,7 +219,9 @@ class DistributionPrior(Prior):
         kl: ``"auto"`` (closed form when registered, else Monte Carlo), ``"analytic"`` (raise if
             there is no closed form) or ``"mc"`` (always the Monte Carlo estimate).
 
-    Not saved in ``state_dict`` and not learnable (for a learnable prior use
+    Its ``log_prob`` runs without argument validation (the weights it scores are real-valued
+    Gaussian draws), so the KL reads no value on the host. Not saved in ``state_dict`` and not
+    learnable (for a learnable prior use
     :class:`NormalPrior` with ``learnable=True``).
 
     Example::
@@ -250,7 +252,19 @@ class DistributionPrior(Prior):
                 f"torch.distributions has no closed-form KL(Normal || {type(distribution).__name__}); "
                 "pass kl='auto' or kl='mc' for the Monte Carlo estimate."
             )
+        support = getattr(distribution, "support", constraints.real)
+        while hasattr(support, "base_constraint"):  # mixtures, independent
+            support = support.base_constraint
+        if type(support) is not type(constraints.real):
+            raise ValueError(
+                f"the prior's support is {support}, but a Gaussian posterior puts weights on the whole "
+                "real line (infinite KL); use a prior supported on the reals (Normal, Laplace, StudentT, "
+                "Cauchy, a MixtureSameFamily of these, ...)."
+            )
         self.distribution = copy.deepcopy(distribution)
+        # the values it scores are Gaussian draws (real by construction): validating them would
+        # read a tensor on the host at every KL evaluation
+        self.distribution._validate_args = False
         self.kl_mode: KLMode = kl
         self.analytic = closed and kl != "mc"
 

@@ -20,4 +20,4 @@ class CategoricalPolicy(nn.Module):
         self.logits = mlp(obs_dim, num_actions, hidden)
 
     def forward(self, obs: Tensor) -> Categorical:
-        return Categorical(logits=self.logits(obs))
+        return Categorical(logits=self.logits(obs), validate_args=False)

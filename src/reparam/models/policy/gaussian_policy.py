@@ -63,7 +63,10 @@ class GaussianPolicy(nn.Module):
 
     def forward(self, obs: Tensor) -> Normal:
         loc = self.mean(obs)
-        return Normal(loc, self.log_std.to(loc.dtype).exp().expand_as(loc))
+        # not validated: the scale is positive by construction, and validation would read a value
+        # on the host at every simulation step (non-finite means surface as non-finite costs)
+        scale = self.log_std.to(loc.dtype).exp().expand_as(loc)
+        return Normal(loc, scale, validate_args=False)
 
 
 def linear_gaussian_policy(
