@@ -7,6 +7,7 @@ from torch import Tensor
 from torch.distributions import Beta as _TorchBeta
 
 from reparam.distributions._beta_grad import beta_rsample
+from reparam.distributions._checks import check_positive_finite, validation_enabled
 
 _Shape = torch.Size | tuple[int, ...]
 
@@ -24,12 +25,32 @@ class Beta(_TorchBeta):
     Reference: Jankowiak & Obermeyer, "Pathwise Derivatives Beyond the Reparameterization
     Trick", ICML 2018. First derivatives only: a double backward raises.
 
+    ``concentration1`` and ``concentration0`` must be positive and finite: with validation on
+    (torch's default) anything else raises a ``ValueError`` naming the argument; with
+    ``validate_args=False`` those entries give NaN samples.
+
     Example::
 
         >>> a = torch.tensor(2.0, requires_grad=True)
         >>> x = Beta(a, torch.tensor(3.0)).rsample((1000,))
         >>> x.mean().backward()  # a.grad estimates d E[X]/da = 3/25
     """
+
+    def __init__(
+        self,
+        concentration1: Tensor | float,
+        concentration0: Tensor | float,
+        validate_args: bool | None = None,
+    ) -> None:
+        if validation_enabled(validate_args):
+            check_positive_finite(
+                type(self).__name__, concentration1=concentration1, concentration0=concentration0
+            )
+        super().__init__(concentration1, concentration0, validate_args=validate_args)
+
+    def expand(self, batch_shape: _Shape, _instance: Beta | None = None) -> Beta:
+        new = self._get_checked_instance(Beta, _instance)
+        return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

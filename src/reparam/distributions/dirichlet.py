@@ -7,6 +7,7 @@ from torch import Tensor
 from torch.distributions import Dirichlet as _TorchDirichlet
 
 from reparam.distributions._beta_grad import FLOAT64_BELOW, dirichlet_rsample, keep_inside_unit_interval
+from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions._gamma_grad import GammaSampleGrad
 from reparam.distributions._gamma_sampler import log_standard_gamma
 
@@ -42,12 +43,25 @@ class Dirichlet(_TorchDirichlet):
     Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018. First derivatives
     only: a double backward raises.
 
+    ``concentration`` must be positive and finite: with validation on (torch's default) anything
+    else raises a ``ValueError`` naming the argument; with ``validate_args=False`` those entries
+    give NaN samples.
+
     Example::
 
         >>> alpha = torch.tensor([0.5, 1.0, 2.0], requires_grad=True)
         >>> x = Dirichlet(alpha).rsample((1000,))
         >>> x[..., 0].mean().backward()  # alpha.grad estimates d E[X_0]/d alpha
     """
+
+    def __init__(self, concentration: Tensor, validate_args: bool | None = None) -> None:
+        if validation_enabled(validate_args):
+            check_positive_finite(type(self).__name__, concentration=concentration)
+        super().__init__(concentration, validate_args=validate_args)
+
+    def expand(self, batch_shape: _Shape, _instance: Dirichlet | None = None) -> Dirichlet:
+        new = self._get_checked_instance(Dirichlet, _instance)
+        return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
