@@ -20,6 +20,19 @@ class MovingAverage:
     is independent of the current samples and the score-function estimator stays unbiased.
     The first call uses ``b = 0``. Cost: no extra evaluations of ``f``.
 
+    The state (``m`` and the step count) is kept as tensors on the costs' device, so a step
+    reads nothing back to the host (no GPU stall) and a ``torch.compile``-d step does not
+    recompile as the count grows. :attr:`value` and :attr:`steps` read it back as Python
+    numbers (one host sync each; for logging, not for the training step). A float ``_average``
+    or int ``steps`` restored from an older checkpoint is accepted.
+
+    Example:
+        >>> from torch.distributions import Normal
+        >>> baseline = MovingAverage(decay=0.5)
+        >>> _ = baseline(torch.full((3,), 4.0), torch.zeros(3), Normal(0.0, 1.0), lambda z: z)
+        >>> baseline.value, baseline.steps
+        (4.0, 1)
+
     Reference: Williams, "Simple statistical gradient-following algorithms", 1992;
     Mnih & Gregor, "Neural Variational Inference and Learning", ICML 2014 (section 3.3).
     """
@@ -30,27 +43,47 @@ class MovingAverage:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}; 0.9 or 0.99 are typical.")
         self.decay = float(decay)
-        self.steps = 0
-        self._average = 0.0
+        self._steps: Tensor | int = 0
+        self._average: Tensor | float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """Calls folded into the average so far (reads the count back: one host sync)."""
+        return int(self._steps)
+
+    @steps.setter
+    def steps(self, count: int | Tensor) -> None:
+        self._steps = count
+
+    def _baseline(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """``(b, m, t)`` as tensors on ``device``: the bias-corrected baseline, the raw average
+        and the step count (``b = 0`` before the first step)."""
+        average = torch.as_tensor(self._average, device=device).to(dtype)
+        steps = torch.as_tensor(self._steps, device=device)
+        started = steps > 0
+        decayed = torch.pow(self.decay, steps).to(dtype)
+        correction = torch.where(started, 1.0 - decayed, torch.ones_like(average))
+        baseline = torch.where(started, average / correction, torch.zeros_like(average))
+        return baseline, average, steps
 
     @property
     def value(self) -> float:
-        """The baseline the next call will use."""
-        if self.steps == 0:
-            return 0.0
-        return self._average / (1.0 - self.decay**self.steps)
+        """The baseline the next call will use (a Python float: one host sync)."""
+        device = self._average.device if isinstance(self._average, Tensor) else None
+        dtype = self._average.dtype if isinstance(self._average, Tensor) else torch.float64
+        return float(self._baseline(dtype, device or torch.device("cpu"))[0])
 
     def reset(self) -> None:
-        self.steps = 0
+        self._steps = 0
         self._average = 0.0
 
     def __call__(self, costs: Tensor, z: Tensor, q: Distribution, f: CostFn) -> ControlVariate:
-        baseline = torch.as_tensor(self.value, dtype=costs.dtype, device=costs.device)
-        if costs.numel() == 0:  # a size-0 batch: nothing to average, keep the state
+        baseline, average, steps = self._baseline(costs.dtype, costs.device)
+        if costs.numel() == 0:  # a size-0 batch (a static shape check): nothing to average
             return ControlVariate(baseline)
-        mean_cost = float(costs.detach().mean())
-        self._average = self.decay * self._average + (1.0 - self.decay) * mean_cost
-        self.steps += 1
+        mean_cost = costs.detach().mean()
+        self._average = self.decay * average + (1.0 - self.decay) * mean_cost
+        self._steps = steps + 1
         return ControlVariate(baseline)
 
     def __repr__(self) -> str:

@@ -103,7 +103,10 @@ class GumbelSoftmax:
             )
 
     def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
-        kind = discrete_kind(q, repr(self))
+        # the name is built from the fields, not repr(self): dataclass repr is guarded against
+        # recursion with a thread-id lookup that torch.compile cannot trace (a graph break)
+        name = f"GumbelSoftmax(temperature={self.temperature}, straight_through={self.straight_through})"
+        kind = discrete_kind(q, name)
         logits = logits_of(q)
         if kind != "bernoulli" and logits.shape[:-1] != batch_shape(q):
             logits = logits.expand(*batch_shape(q), logits.shape[-1])

@@ -16,20 +16,30 @@ from reparam.estimators.base import CostFn, evaluate, refuse_create_graph
 Decomposition = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
+def _work(z: Tensor) -> Tensor:
+    """An empty tensor like ``z`` to draw noise in: float32 for half-precision ``z`` (CPU has
+    no bfloat16/float16 kernel for ``_standard_gamma`` or ``poisson``, and half-precision
+    uniforms are coarse); the decompositions cast the samples back to ``z.dtype``."""
+    low = z.dtype in (torch.float16, torch.bfloat16)
+    return torch.empty_like(z, dtype=torch.float32) if low else torch.empty_like(z)
+
+
 def _normal(q: Normal, z: Tensor) -> list[Decomposition]:
     loc, scale = q.loc.expand(q.batch_shape), q.scale.expand(q.batch_shape)
     mu, sigma = loc.detach(), scale.detach()
+    w = _work(z)
     # d/d loc: c = 1/(sigma sqrt(2 pi)), p+ = mu + sigma W, p- = mu - sigma W, W ~ Rayleigh(1)
     # (Weibull(sqrt 2, 2)); the same W on both sides (common random numbers).
-    rayleigh = torch.sqrt(2.0 * torch.empty_like(z).exponential_())
+    rayleigh = torch.sqrt(2.0 * torch.empty_like(w).exponential_()).to(z.dtype)
     loc_term = (loc, 1.0 / (sigma * math.sqrt(2.0 * math.pi)), mu + sigma * rayleigh, mu - sigma * rayleigh)
     # d/d scale: c = 1/sigma, p+ = double-sided Maxwell(mu, sigma), p- = N(mu, sigma^2).
     # Coupling (Mohamed et al. 2020, section 7.2): if M is standard double-sided Maxwell and
     # U ~ U(0, 1) independent of it, M U ~ N(0, 1), so the negative side is built from the
     # positive side's M: p+ = mu + sigma M, p- = mu + sigma M U.
-    sign = torch.where(torch.rand_like(z) < 0.5, -1.0, 1.0).to(z.dtype)
-    maxwell = sign * torch.sqrt(2.0 * torch._standard_gamma(torch.full_like(z, 1.5)))
-    scale_term = (scale, 1.0 / sigma, mu + sigma * maxwell, mu + sigma * maxwell * torch.rand_like(z))
+    sign = torch.where(torch.rand_like(w) < 0.5, -1.0, 1.0)
+    maxwell = sign * torch.sqrt(2.0 * torch._standard_gamma(torch.full_like(w, 1.5)))
+    coupled = (maxwell * torch.rand_like(w)).to(z.dtype)
+    scale_term = (scale, 1.0 / sigma, mu + sigma * maxwell.to(z.dtype), mu + sigma * coupled)
     return [loc_term, scale_term]
 
 
@@ -37,15 +47,17 @@ def _exponential(q: Exponential, z: Tensor) -> list[Decomposition]:
     rate = q.rate.expand(q.batch_shape)
     lam = rate.detach()
     # d/d rate: c = 1/rate, p+ = Exp(rate), p- = Gamma(2, rate) = p+ + an independent Exp(rate).
-    first = torch.empty_like(z).exponential_() / lam
-    second = torch.empty_like(z).exponential_() / lam
+    w = _work(z)
+    first = w.exponential_().to(z.dtype) / lam
+    second = torch.empty_like(w).exponential_().to(z.dtype) / lam
     return [(rate, 1.0 / lam, first, first + second)]
 
 
 def _poisson(q: Poisson, z: Tensor) -> list[Decomposition]:
     rate = q.rate.expand(q.batch_shape)
     # d/d rate: c = 1, p+ = 1 + Poisson(rate), p- = Poisson(rate), sharing the draw.
-    k = torch.poisson(rate.detach().expand_as(z))
+    w = _work(z)
+    k = torch.poisson(rate.detach().to(w.dtype).expand_as(w)).to(z.dtype)
     return [(rate, torch.ones_like(rate.detach()), k + 1.0, k)]
 
 
@@ -96,12 +108,19 @@ class _WeakDerivative(torch.autograd.Function):
     """Zero in value; its backward hands ``param`` the gradient ``weight`` (the measure-valued
     estimate of the derivative of the expectation, a constant). It refuses a double-backward graph:
     the estimate is a difference of sampled costs with no graph in the parameters, so a
-    derivative of it would be silently wrong."""
+    derivative of it would be silently wrong. ``setup_context`` style with a generated vmap rule,
+    so ``torch.func`` transforms and ``torch.compile`` trace through it."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx: Any, param: Tensor, weight: Tensor) -> Tensor:
-        ctx.save_for_backward(weight.to(param.dtype))
+    def forward(param: Tensor, weight: Tensor) -> Tensor:
         return torch.zeros_like(param)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor], output: Tensor) -> None:
+        param, weight = inputs
+        ctx.save_for_backward(weight.to(param.dtype))
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
@@ -191,7 +210,7 @@ class MeasureValued:
         for index, (param, constant, _, _) in enumerate(terms):
             difference = (values[index, 0] - values[index, 1]).mean(1)  # (inner, outer)
             weight = constant.reshape(outer, inner) * difference.transpose(0, 1)
-            contribution = _WeakDerivative.apply(param.reshape(outer, inner), weight).sum(-1)
+            contribution = _WeakDerivative.apply(param.reshape(outer, inner), weight.to(param.dtype)).sum(-1)
             surrogate = surrogate + contribution.reshape(costs.shape[1:]).to(surrogate.dtype)
         return surrogate
 

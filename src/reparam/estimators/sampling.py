@@ -215,13 +215,66 @@ class Stratified:
         return _clamped_ndtri(u).to(dtype), None
 
 
+_SOBOL_BITS = 30  # binary digits per coordinate, as in torch.quasirandom.SobolEngine
+_SOBOL_MAXDIM = torch.quasirandom.SobolEngine.MAXDIM
+
+
+_DIRECTIONS: dict[tuple[int, torch.device], Tensor] = {}
+
+
+@torch.compiler.assume_constant_result
+def _sobol_directions(dim: int, device: torch.device) -> Tensor:
+    """The Sobol direction numbers ``(dim, 30)`` (int64; digit 1 of a coordinate is bit 29),
+    Joe & Kuo's table as torch initialises it, built once per ``(dim, device)`` and kept on
+    ``device``: later calls neither rebuild nor copy it (a constant under ``torch.compile``)."""
+    found = _DIRECTIONS.get((dim, device))
+    if found is None:
+        state = torch.zeros(dim, _SOBOL_BITS, dtype=torch.long)
+        torch._sobol_engine_initialize_state_(state, dim)
+        found = _DIRECTIONS[(dim, device)] = state.to(device)
+    return found
+
+
+def scrambled_sobol(num_samples: int, dim: int, device: torch.device) -> Tensor:
+    r"""The first ``num_samples`` points of a randomly scrambled Sobol sequence in
+    :math:`[0, 1)^{dim}`, float64, drawn on ``device`` from torch's global generator with no
+    host sync.
+
+    Point :math:`i` (Gray-code order, as ``SobolEngine``) is :math:`x_i = \bigoplus_l
+    g_l(i)\, v_l`, :math:`g(i) = i \oplus \lfloor i/2 \rfloor`. The scrambling is Matousek's
+    random linear matrix scramble (each coordinate's digit vector times a random unit
+    lower-triangular binary matrix, applied to the direction numbers) plus a random digital
+    shift: the shift makes every point marginally uniform on the :math:`2^{-30}` grid, the
+    nonsingular matrices keep the net structure (the even cover of the cube).
+    Reference: Matousek, "On the L2-discrepancy for anchored boxes", J. Complexity 1998;
+    Owen 2013, chapter 17.
+    """
+    bits = _SOBOL_BITS
+    place = (bits - 1) - torch.arange(bits, device=device)  # digit k sits at bit 29 - k
+    directions = _sobol_directions(dim, device)  # (dim, bits): direction l, as an int
+    digits = ((directions.unsqueeze(-1) >> place) & 1).to(torch.float32)  # (dim, l, k)
+    lower = torch.randint(0, 2, (dim, bits, bits), device=device, dtype=torch.float32).tril(-1)
+    lower = lower + torch.eye(bits, device=device, dtype=torch.float32)
+    # digit sums are at most 30: exact in float32 (integer matmul has no CUDA kernel)
+    mixed = torch.einsum("dkj,dlj->dlk", lower, digits).remainder(2).to(torch.long)
+    scrambled = (mixed << place).sum(-1)  # (dim, bits)
+    shift = (torch.randint(0, 2, (dim, bits), device=device) << place).sum(-1)
+    index = torch.arange(num_samples, device=device)
+    gray = index ^ (index >> 1)
+    points = shift.expand(num_samples, dim).clone()
+    for level in range(max(num_samples - 1, 1).bit_length()):  # a Python count: no sync
+        points ^= ((gray >> level) & 1).unsqueeze(-1) * scrambled[:, level]
+    return points.to(torch.float64) * 2.0**-bits
+
+
 @dataclass(frozen=True)
 class QMC:
     r"""Randomised quasi-Monte Carlo: scrambled Sobol points pushed through :math:`\Phi^{-1}`.
 
-    The :math:`N` rows are the first points of an Owen-scrambled Sobol sequence in
-    :math:`[0,1)^D` (``torch.quasirandom.SobolEngine(D, scramble=True)`` seeded from torch's
-    global generator, so ``torch.manual_seed`` makes it reproducible); the scrambling makes
+    The :math:`N` rows are the first points of a scrambled Sobol sequence in
+    :math:`[0,1)^D` (:func:`scrambled_sobol`: a random linear matrix scramble and digital
+    shift, drawn on ``q``'s device from torch's global generator, so ``torch.manual_seed``
+    makes it reproducible; no host sync, nothing copied per call); the scrambling makes
     each point marginally uniform, hence the estimator unbiased, while the points jointly
     cover the cube far more evenly than i.i.d. draws. For smooth ``f`` the variance decays
     like :math:`O(N^{-2})` or faster instead of :math:`O(N^{-1})` (Buchholz et al. 2018);
@@ -237,15 +290,12 @@ class QMC:
         dim = math.prod(shape)
         if dim == 0:  # an empty batch: no coordinates to draw
             return torch.zeros((num_samples, *shape), dtype=dtype, device=device), None
-        if dim > torch.quasirandom.SobolEngine.MAXDIM:
+        if dim > _SOBOL_MAXDIM:
             raise ValueError(
                 f"QMC() draws Sobol points of dimension {dim}, above SobolEngine's maximum "
-                f"{torch.quasirandom.SobolEngine.MAXDIM}; use Stratified() or Antithetic() "
-                "for a q this large."
+                f"{_SOBOL_MAXDIM}; use Stratified() or Antithetic() for a q this large."
             )
-        seed = int(torch.randint(0, 2**31 - 1, ()).item())
-        engine = torch.quasirandom.SobolEngine(dim, scramble=True, seed=seed)
-        u = engine.draw(num_samples, dtype=torch.float64).to(device)
+        u = scrambled_sobol(num_samples, dim, device)
         return _clamped_ndtri(u).reshape(num_samples, *shape).to(dtype), None
 
 
@@ -321,5 +371,6 @@ __all__ = [
     "Stratified",
     "draw",
     "noise_transform",
+    "scrambled_sobol",
     "weights_for",
 ]
