@@ -319,3 +319,31 @@ def test_vi_elbo_with_a_fixed_prior_takes_no_host_sync() -> None:
         with count_syncs() as syncs:
             elbo(_log_likelihood(x), family(), rp.Pathwise(), 4, prior).backward()
         assert syncs.count == 0, str(syncs)
+
+
+def _model_steps() -> dict[str, Callable[[], None]]:
+    discrete = DiscreteVAE(DiscreteVAEConfig(arch="nonlinear", latent=3, hidden=4, data_dim=6))
+    bits = torch.rand(5, 6)
+    regression = BayesianLogisticRegression(4, family="full-rank")
+    features, labels = torch.randn(8, 4), torch.randint(0, 2, (8,)).float()
+    task = LQR(horizon=4)
+    policy = linear_gaussian_policy(2, 1, std=0.5)
+    x0 = task.initial_state(3)
+    loo = rp.baselines.LeaveOneOut()
+    return {
+        "discrete VAE, DisARM": lambda: discrete.loss(bits, rp.DisARM(), 2)[0].backward(),
+        "discrete VAE, VIMCO": lambda: discrete.loss(bits, rp.VIMCO(), 2)[0].backward(),
+        "logistic regression": lambda: regression.elbo(features, labels, rp.Pathwise(), 3, 10.0).backward(),
+        "policy, pathwise": lambda: policy_objective(task, policy, x0, rp.Pathwise(), 2).backward(),
+        "policy, score fn": lambda: policy_objective(task, policy, x0, rp.ScoreFunction(loo), 2).backward(),
+        "policy, reward-to-go": lambda: reward_to_go_objective(task, policy, x0, 2, loo).backward(),
+    }
+
+
+def test_model_steps_take_no_host_sync() -> None:
+    # before issue #14 these took 1 (Bernoulli validation), 3, 3 and 10 / 25 / 25 (one Normal
+    # validation per simulated step) host syncs per step
+    for name, step in _model_steps().items():
+        with count_syncs() as syncs:
+            step()
+        assert syncs.count == 0, f"{name}: {syncs}"
