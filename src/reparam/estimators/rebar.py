@@ -74,9 +74,7 @@ class REBAR(nn.Module):
         def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor: ...
 
     def forward(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
-        return relaxed_control_estimate(
-            f, q, num_samples, "REBAR()", self.log_temperature, self.eta, None, list(self.parameters())
-        )
+        return relaxed_control_estimate(f, q, num_samples, "REBAR()", self, None)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return 3 * num_samples

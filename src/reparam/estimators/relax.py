@@ -86,16 +86,7 @@ class RELAX(nn.Module):
         def __call__(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor: ...
 
     def forward(self, f: CostFn, q: Distribution, num_samples: int) -> Tensor:
-        return relaxed_control_estimate(
-            f,
-            q,
-            num_samples,
-            "RELAX()",
-            self.log_temperature,
-            self.eta,
-            self.control,
-            list(self.parameters()),
-        )
+        return relaxed_control_estimate(f, q, num_samples, "RELAX()", self, self.control)
 
     def evaluations(self, q: Distribution, num_samples: int) -> int:
         return 3 * num_samples
