@@ -135,8 +135,11 @@ def test_unbiased_against_analytic_gradient(name: str) -> None:
     # Power: the standard error is small against the gradient, so a real bias would show
     # (a bias above 5 x 0.1 = 50% of |grad| for pathwise and LOO; looser for the score function
     # with constant or untrained baselines, whose variance is what better baselines remove).
+    # The standard error is itself estimated from heavy-tailed estimates: over 12 seeds
+    # max(se) / |grad| was 0.03-0.04 (pathwise), 0.04-0.07 (LOO), 0.18-0.37 (baselines),
+    # 0.36-0.47 (no baseline; 0.67 seen once), so the limits sit well above that spread.
     se = grads.std(0) / math.sqrt(REPEATS)
-    power = 0.1 if ("pathwise" in name or "LOO" in name) else 0.4
+    power = 0.1 if ("pathwise" in name or "LOO" in name) else 0.5 if "+" in name or "-to-go" in name else 0.9
     assert float(se.max()) < power * float(exact.norm()), (name, se, exact)
 
 
