@@ -56,9 +56,13 @@ class GradientVarianceMonitor:
         decay: weight of the past, in ``[0, 1)``.
 
     Example:
+        >>> model = torch.nn.Linear(3, 1)
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         >>> monitor = rp.GradientVarianceMonitor(model, decay=0.98)
-        >>> loss.backward(); monitor.update(); optimizer.step(); optimizer.zero_grad()
-        >>> print(monitor.to_markdown())
+        >>> for _ in range(5):
+        ...     loss = model(torch.randn(8, 3)).pow(2).mean()
+        ...     loss.backward(); monitor.update(); optimizer.step(); optimizer.zero_grad()
+        >>> table = monitor.to_markdown()
 
     Reference: Welford, "Note on a method for calculating corrected sums of squares and
     products", Technometrics 1962; West, "Updating mean and variance estimates", CACM 1979.
@@ -67,6 +71,7 @@ class GradientVarianceMonitor:
     def __init__(
         self, params: nn.Module | Mapping[str, Tensor] | Iterable[Tensor], decay: float = 0.98
     ) -> None:
+        named: dict[str, Tensor]
         if isinstance(params, nn.Module):
             named = dict(params.named_parameters())
         elif isinstance(params, Mapping):

@@ -155,9 +155,12 @@ def _check_unbiased(
         An :class:`UnbiasedReport` (truthy when passed; ``print`` it for the details).
 
     Example:
-        >>> report = rp.check_unbiased(lambda x: x**2, Normal(mu, 1.0), [mu], MyEstimator(),
-        ...                            exact=[2 * mu.detach()])
-        >>> assert report.passed, str(report)
+        >>> from torch.distributions import Normal
+        >>> mu = torch.tensor(0.5, requires_grad=True)
+        >>> report = rp.check_unbiased(lambda x: x**2, lambda: Normal(mu, 1.0), [mu],
+        ...                            rp.ScoreFunction(), exact=[2 * mu.detach()])
+        >>> report.passed
+        True
     """
     if exact is None:
         raise ValueError(
