@@ -127,7 +127,11 @@ def _hessian_blocks(total: CostFn, point: Tensor, outer: int, inner: int) -> tup
     """Value, gradient ``(outer, inner)`` and per-slice Hessian blocks ``(outer, inner, inner)``
     of ``total(x) = sum_e f_e(x_e)``, a sum of functions of disjoint slices: one backward pass
     for the gradient, then one batched double-backward whose ``inner`` directions (coordinate
-    ``j`` of every slice at once) give column ``j`` of every block."""
+    ``j`` of every slice at once) give column ``j`` of every block. Under ``torch.compile`` the
+    same products are taken with ``torch.func`` (:func:`_hessian_blocks_func`), which traces
+    into one graph where ``torch.autograd.grad`` would not."""
+    if torch.compiler.is_compiling():
+        return _hessian_blocks_func(total, point, outer, inner)
     with torch.enable_grad():
         x = point.detach().clone().requires_grad_(True)
         value = total(x)
@@ -143,6 +147,30 @@ def _hessian_blocks(total: CostFn, point: Tensor, outer: int, inner: int) -> tup
                 )
         else:  # f is linear in z
             columns = torch.zeros(inner, *point.shape, dtype=point.dtype, device=point.device)
+    hessian = columns.detach().reshape(inner, outer, inner).permute(1, 2, 0)
+    return value.detach(), gradient.detach().reshape(outer, inner), hessian
+
+
+def _hessian_blocks_func(
+    total: CostFn, point: Tensor, outer: int, inner: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_hessian_blocks` with ``torch.func``: the gradient by ``grad``, the ``inner``
+    Hessian-vector products by ``vmap`` over the ``vjp`` of the gradient (reverse over reverse,
+    as in eager)."""
+    x = point.detach()
+
+    def summed(y: Tensor) -> tuple[Tensor, Tensor]:
+        value = total(y)
+        return value.sum(), value
+
+    def gradient_of(y: Tensor) -> tuple[Tensor, Tensor]:
+        found: tuple[Tensor, Tensor] = torch.func.grad(summed, has_aux=True)(y)
+        return found
+
+    gradient, vjp_fn, value = torch.func.vjp(gradient_of, x, has_aux=True)
+    basis = torch.eye(inner, dtype=point.dtype, device=point.device)
+    directions = basis.unsqueeze(1).expand(inner, outer, inner).reshape(inner, *point.shape)
+    (columns,) = torch.func.vmap(vjp_fn)(directions)
     hessian = columns.detach().reshape(inner, outer, inner).permute(1, 2, 0)
     return value.detach(), gradient.detach().reshape(outer, inner), hessian
 
