@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Bernoulli, Categorical, Distribution, Independent, OneHotCategorical
 
@@ -124,10 +123,17 @@ def score(kind: Kind, sample: Tensor, logits: Tensor) -> Tensor:
     return as_onehot(kind, sample, logits.shape[-1]) - torch.softmax(logits, -1)
 
 
+def one_hot(index: Tensor, k: int, dtype: torch.dtype) -> Tensor:
+    """``F.one_hot(index, k).to(dtype)`` by comparison with ``arange(k)``: ``F.one_hot`` reads
+    the indices' range back to the host to validate it (a sync per call)."""
+    categories = torch.arange(k, device=index.device)
+    return (index.unsqueeze(-1) == categories).to(dtype)
+
+
 def as_onehot(kind: Kind, sample: Tensor, k: int) -> Tensor:
     """One-hot version of a categorical sample (``onehot`` samples are returned as they are)."""
     if kind == "categorical":
-        return F.one_hot(sample.long(), k).to(torch.get_default_dtype())
+        return one_hot(sample.long(), k, torch.get_default_dtype())
     return sample
 
 

@@ -17,6 +17,7 @@ from reparam.estimators.discrete_support import (
     gumbel_noise,
     logistic_noise,
     logits_of,
+    one_hot,
     relaxed_input,
 )
 
@@ -43,7 +44,7 @@ def relaxed_onehot(logits: Tensor, noise: Tensor, temperature: Tensor | float) -
     categories (``alpha = -inf``) get exactly 0 with zero gradient in ``alpha`` and ``tau``:
     they are left out of the exponentials instead of entering as ``exp(-inf / tau)``."""
     z = logits + noise
-    hard = torch.nn.functional.one_hot(z.argmax(-1), z.shape[-1]).to(z.dtype)
+    hard = one_hot(z.argmax(-1), z.shape[-1], z.dtype)
     finite = torch.isfinite(z.detach())
     top = z.detach().max(-1, keepdim=True).values
     shifted = torch.where(finite, z, top) - top  # <= 0; exactly 0 at masked entries

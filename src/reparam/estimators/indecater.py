@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Distribution
 
@@ -17,6 +16,7 @@ from reparam.estimators.discrete_support import (
     discrete_kind,
     logits_of,
     num_categories,
+    one_hot,
     sum_to_cost,
     unwrap,
 )
@@ -32,7 +32,7 @@ def _as_input(kind: Kind, index: Tensor, k: int, dtype: torch.dtype) -> Tensor:
     if kind == "bernoulli":
         return index.to(dtype)
     if kind == "onehot":
-        return F.one_hot(index, k).to(dtype)
+        return one_hot(index, k, dtype)
     return index
 
 
