@@ -19,9 +19,11 @@ import torch
 import typer
 
 from reparam.cli.app import evaluate_app
+from reparam.cli.training import usage_error
 from reparam.data import load
 from reparam.models.vae import VAE
 from reparam.training import load_checkpoint, training_progress
+from reparam.training.errors import CheckpointError
 
 
 def evaluate(
@@ -77,11 +79,12 @@ def evaluate_vae(
         raise typer.BadParameter(f"--k, --chunk and --batch must be >= 1, got {k}, {chunk}, {batch}.")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    state = load_checkpoint(checkpoint)
-    if state.get("kind") != "vae":
-        raise typer.BadParameter(f"{checkpoint} is not a VAE checkpoint (kind={state.get('kind')!r}).")
-    model = VAE.from_config(state["model_config"])
-    model.load_state_dict(state["model"])
+    try:
+        state = load_checkpoint(checkpoint, kind="vae")
+    except CheckpointError as error:
+        raise usage_error(error) from None
+    model = VAE.from_config(state["task"]["model_config"])
+    model.load_state_dict(state["task"]["model"])
     model.eval()
     x = _rows(state, data, split)
     if limit is not None and limit < len(x):

@@ -10,7 +10,7 @@ from torch import Tensor
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
+    """The loss or the parameters became NaN or Inf (the engine keeps the last good checkpoint)."""
 
 
 def check_finite(loss: Tensor | float, step: int) -> float:
@@ -18,8 +18,8 @@ def check_finite(loss: Tensor | float, step: int) -> float:
     value = float(loss)
     if not math.isfinite(value):
         raise NonFiniteLossError(
-            f"loss is {value} at step {step}; training stopped and the last good checkpoint is "
-            "kept. Lower the learning rate, or check the data and the model's scales."
+            f"loss is {value} at step {step}; training stopped. Lower the learning rate, or check "
+            "the data and the model's scales"
         )
     return value
 
