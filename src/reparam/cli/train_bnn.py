@@ -35,10 +35,14 @@ def comparison(summaries: list[dict], regression: bool) -> tuple[Table, str]:
     return table, "\n".join(lines) + "\n"
 
 
+def _returning(task: BNNTask) -> Callable[[], BNNTask]:
+    return lambda: task
+
+
 def _run_all(options: BNNOptions, settings: RunSettings, plots: bool) -> None:
     tasks = [BNNTask(replace(options, estimator=name), plots=plots) for name in CHOICES]
     for task in tasks:
-        run_task(lambda task=task: task, replace(settings, out=settings.out / task.options.name), plots)
+        run_task(_returning(task), replace(settings, out=settings.out / task.options.name), plots)
     summaries = [json.loads((settings.out / t.options.name / "summary.json").read_text()) for t in tasks]
     table, markdown = comparison(summaries, options.regression)
     Console().print(table)

@@ -97,4 +97,4 @@ def check_splits(
                 f"{_where(source, split)}: {len(arrays[f'x_{split}'])} rows but {len(y)} labels; "
                 "they must match."
             )
-    return replace(splits, **arrays), notes
+    return replace(splits, **arrays), notes  # type: ignore[arg-type]

@@ -136,7 +136,9 @@ class Task:
 
     def option_values(self) -> dict[str, Any]:
         """The options that define the run (saved in the checkpoint, compared on resume)."""
-        return asdict(self.options) if is_dataclass(self.options) else dict(self.options)
+        if is_dataclass(self.options) and not isinstance(self.options, type):
+            return asdict(self.options)
+        return dict(self.options)
 
     def setup(self, context: Context) -> None:
         """Load and check the data, build the model and the optimizer on ``context.device``."""
@@ -228,7 +230,8 @@ class _StepModule(nn.Module):
         self.__dict__["task"] = task  # not a submodule
 
     def forward(self, step: int) -> tuple[Tensor, dict[str, float | Tensor]]:
-        return self.__dict__["task"].loss(step)
+        task: Task = self.__dict__["task"]
+        return task.loss(step)
 
 
 def _defining(task: Task, settings: RunSettings) -> dict[str, Any]:

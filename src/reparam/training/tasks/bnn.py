@@ -230,7 +230,7 @@ class BNNTask(Task):
 
 def _to(splits: Splits, device: torch.device) -> Splits:
     moved = {k: v.to(device) for k, v in vars(splits).items() if isinstance(v, Tensor)}
-    return replace(splits, **moved)
+    return replace(splits, **moved)  # type: ignore[arg-type]
 
 
 def _plot_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path:

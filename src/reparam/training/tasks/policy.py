@@ -18,7 +18,7 @@ import math
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -153,7 +153,7 @@ class PolicyTask(Task):
         self.optimizer = torch.optim.Adam(self.modules.parameters(), lr=o.lr)
         self.generator = torch.Generator().manual_seed(context.seed + 7919)
         self.recent: deque[float] = deque(maxlen=100)
-        self.env_steps, self.solved_at = 0, None
+        self.env_steps, self.solved_at = 0, cast("int | None", None)
         self.control = {"lqr": LQR, "pendulum": Pendulum}.get(o.env)
         self.control_task = None if self.control is None else self.control(horizon=o.horizon)
         self.env = make_cartpole(o.episodes) if o.env == "cartpole" else None
@@ -190,6 +190,7 @@ class PolicyTask(Task):
             group["lr"] = self.learning_rate(step)
         if self.env is not None:
             seed = self.context.seed * 1_000_003 + step
+            assert self.optimizer is not None
             result = cartpole_update(
                 self.env, self.policy, self.optimizer, self.baseline, o.discount, seed=seed
             )

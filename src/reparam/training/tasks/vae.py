@@ -98,7 +98,8 @@ class VAETask(Task):
     def __init__(self, options: VAEOptions, splits: Splits | None = None, plots: bool = False) -> None:
         options.validate()
         super().__init__(options)
-        self.splits, self.plots, self.notes = splits, plots, []
+        self.splits, self.plots = splits, plots
+        self.notes: list[str] = []
 
     def setup(self, context: Context) -> None:
         o: VAEOptions = self.options
