@@ -356,9 +356,25 @@ def size_rows(rounds: int) -> list[tuple[str, list[float]]]:
         ("Gamma(3)", lambda a: D.Gamma(a, 1.0), lambda a: torch.distributions.Gamma(a, 1.0)),
         ("Gamma(100)", lambda a: D.Gamma(a, 1.0), lambda a: torch.distributions.Gamma(a, 1.0)),
         ("Beta(2, 3)", lambda a: D.Beta(a, 3.0), lambda a: torch.distributions.Beta(a, 3.0)),
+        ("Beta(0.5, 3)", lambda a: D.Beta(a, 3.0), lambda a: torch.distributions.Beta(a, 3.0)),
+        ("Beta(50, 3)", lambda a: D.Beta(a, 3.0), lambda a: torch.distributions.Beta(a, 3.0)),
+        ("Dirichlet(K=5, all 1.5)", D.Dirichlet, torch.distributions.Dirichlet),
+        ("Dirichlet(0.5, 1, 2, 4, 8)", D.Dirichlet, torch.distributions.Dirichlet),
     ]:
-        theta = t(100.0) if "100" in name else t(2.0) if "Beta" in name else t(3.0)
-        ratios = [paired(grad_step(ours, theta, m), grad_step(theirs, theta, m), rounds, m)[2] for m in SIZES]
+        theta = {
+            "Gamma(3)": t(3.0),
+            "Gamma(100)": t(100.0),
+            "Beta(2, 3)": t(2.0),
+            "Beta(0.5, 3)": t(0.5),
+            "Beta(50, 3)": t(50.0),
+            "Dirichlet(K=5, all 1.5)": torch.full((5,), 1.5),
+            "Dirichlet(0.5, 1, 2, 4, 8)": t([0.5, 1.0, 2.0, 4.0, 8.0]),
+        }[name]
+        k = theta.numel()  # samples per call: m draws of a K-vector count as m (not K m)
+        ratios = [
+            paired(grad_step(ours, theta, m // k), grad_step(theirs, theta, m // k), rounds, m)[2]
+            for m in SIZES
+        ]
         rows.append((name, ratios))
     return rows
 
@@ -395,14 +411,29 @@ def fmt(v: float) -> str:
     return "—" if math.isnan(v) else f"{v:.1e}"
 
 
+def print_size_table(rounds: int) -> None:
+    print(f"## Ratio against the number of samples per call (median of {rounds} paired rounds)\n")
+    print("| distribution | " + " | ".join(f"n = {m}" for m in SIZES) + " |")
+    print("|---|" + "---|" * len(SIZES))
+    for name, ratios in size_rows(rounds):
+        print(f"| {name} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="samples per timed call")
     parser.add_argument("--rounds", type=int, default=7, help="paired timing rounds")
     parser.add_argument("--quick", action="store_true", help="smaller accuracy grid and sample counts")
+    parser.add_argument(
+        "--sizes-only", action="store_true", help="only the table of ratios by samples per call"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    if args.sizes_only:
+        print_size_table(args.rounds)
+        return
     m = 300 if args.quick else 2000
     alphas = [1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 5.0, 9.0, 20.0, 50.0, 200.0, 1e3, 1e4]
     kappas = [1e-3, 0.1, 1.0, 10.0, 49.0, 51.0, 300.0, 1e4]
@@ -433,12 +464,7 @@ def main() -> None:
         " Chi2, InverseGamma, Beta, Dirichlet, StudentT), <= 3x for the generic Implicit; VonMises,"
         " TruncatedNormal and mixtures have no native rsample (their baselines are for scale).\n"
     )
-    print(f"## Ratio against the number of samples per call (median of {args.rounds} paired rounds)\n")
-    print("| distribution | " + " | ".join(f"n = {m}" for m in SIZES) + " |")
-    print("|---|" + "---|" * len(SIZES))
-    for name, ratios in size_rows(args.rounds):
-        print(f"| {name} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
-    print()
+    print_size_table(args.rounds)
     print(f"## Forward only: sample(), {setting}\n")
     print("| distribution | ours ns/sample | torch ns/sample | ratio | ratio of minima |")
     print("|---|---|---|---|---|")

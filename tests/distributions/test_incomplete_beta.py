@@ -54,8 +54,9 @@ def _reference(t: float, a: float, b: float) -> tuple[float, float]:
 
 @pytest.mark.parametrize("a", CONCENTRATIONS)
 def test_implicit_logit_derivative_matches_mpmath(a: float) -> None:
-    # Measured worst error 6e-11 relative (a = 1e3, b = 1e-3: 1/b - psi(b) cancels three
-    # digits); 1e-9 leaves margin and is five orders inside the 1e-4 asked of it.
+    # Term counts are set for ~1e-7 (measured worst 1.1e-8 relative over 1001 quantiles of every
+    # pair of 16 concentrations 1e-3..1e4, vs 400 terms); 1e-7 here is three orders inside the
+    # 1e-4 asked of the derivative.
     for b in CONCENTRATIONS:
         t = torch.tensor(_log_odds_at(a, b), dtype=torch.float64)
         log_x, log_y = torch.nn.functional.logsigmoid(t), torch.nn.functional.logsigmoid(-t)
@@ -64,7 +65,7 @@ def test_implicit_logit_derivative_matches_mpmath(a: float) -> None:
         want = np.array([_reference(float(v), a, b) for v in t])
         for got, column, name in ((got_a, 0, "a"), (got_b, 1, "b")):
             message = f"d logit(x)/d{name} at ({a}, {b})"
-            np.testing.assert_allclose(got.numpy(), want[:, column], rtol=1e-9, atol=0, err_msg=message)
+            np.testing.assert_allclose(got.numpy(), want[:, column], rtol=1e-7, atol=0, err_msg=message)
 
 
 def test_per_element_concentrations_match_shared_ones() -> None:
@@ -87,8 +88,8 @@ def _fraction(p: mpmath.mpf, q: mpmath.mpf, z: mpmath.mpf) -> mpmath.mpf:
 
 
 def test_continued_fraction_gives_the_incomplete_beta_function() -> None:
-    # I_z(p, q) = z^p (1 - z)^q F / (p B(p, q)); F and its partials against mpmath to 1e-12
-    # (float64 recurrences of ~100 terms lose a few ulps).
+    # I_z(p, q) = z^p (1 - z)^q F / (p B(p, q)); F and its partials against mpmath to 1e-8
+    # (the term count aims at ~1e-7 in the implicit derivative; F itself converges faster).
     cases = [(2.0, 3.0, 0.2), (0.5, 0.5, 0.3), (0.01, 50.0, 0.015), (800.0, 900.0, 0.47)]
     for p, q, z in cases:
         pt, qt = torch.tensor(p, dtype=torch.float64), torch.tensor(q, dtype=torch.float64)
@@ -102,12 +103,12 @@ def test_continued_fraction_gives_the_incomplete_beta_function() -> None:
                 mpmath.diff(lambda s, pm=pm, zm=zm: _fraction(pm, s, zm), qm),
             ]
         for g, w in zip(got, want, strict=True):
-            assert abs(float(g) - float(w)) <= 1e-12 * abs(float(w)) + 1e-300, (p, q, z, float(g), float(w))
+            assert abs(float(g) - float(w)) <= 1e-8 * abs(float(w)) + 1e-300, (p, q, z, float(g), float(w))
 
 
 def test_term_count_is_even_and_grows_with_concentration() -> None:
     one = torch.tensor(1.0, dtype=torch.float64)
     counts = [terms_for(one * c, one * c) for c in (1e-3, 1.0, 10.0, 1e3, 1e4)]
-    assert all(n % 2 == 0 for n in counts) and counts == sorted(counts)
-    assert terms_for(one * 0.1, one * 30.0) >= 50  # measured need of the skewed case
+    assert all(n % 4 == 0 for n in counts) and counts == sorted(counts)
+    assert terms_for(one * 0.1, one * 30.0) >= 32  # measured need of the skewed case (1e-7)
     assert terms_for(torch.ones(0), torch.ones(0)) == 0
