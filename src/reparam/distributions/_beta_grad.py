@@ -48,7 +48,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from reparam.distributions._gamma_sampler import log_standard_gamma
-from reparam.distributions._incomplete_beta import beta_continued_fraction, terms_for
+from reparam.distributions._incomplete_beta import beta_continued_fraction, plan
 
 FLOAT64_BELOW = 0.25  # gamma draws in float64 below this concentration (see dirichlet.py)
 
@@ -60,23 +60,29 @@ SECOND_ORDER_MESSAGE = (
 
 
 def beta_logit_grad(
-    log_x: Tensor, log_y: Tensor, a: Tensor, b: Tensor
+    log_x: Tensor, log_y: Tensor, a: Tensor, b: Tensor, float32_allowed: bool = False
 ) -> tuple[Tensor, Tensor]:
     """``(d logit(x)/da, d logit(x)/db)`` for ``x ~ Beta(a, b)`` given as ``log x`` and
     ``log y = log(1 - x)`` (both, so that neither side loses digits); float64.
 
     ``a`` and ``b`` broadcast against the samples; the digammas are evaluated on their own
     shape. The number of continued-fraction terms follows the concentrations
-    (:func:`reparam.distributions._incomplete_beta.terms_for`).
+    (:func:`reparam.distributions._incomplete_beta.plan`); with ``float32_allowed`` (a float32
+    caller) the fraction runs in float32 where the concentrations allow it (within 1e-5 of
+    float64), the rest of the formula in float64.
     """
     log_x, log_y = log_x.double(), log_y.double()
     a, b = a.double(), b.double()
     total = a + b
-    terms = terms_for(a, b)
+    terms, float32_ok = plan(a, b)
     x, y = torch.exp(log_x), torch.exp(log_y)
     swap = x > (a + 1) / (total + 2)
     z = torch.where(swap, y, x)
-    f, f_p, f_q = beta_continued_fraction(a, b, z, terms, swap)
+    if float32_allowed and float32_ok:
+        fraction = beta_continued_fraction(a.float(), b.float(), z.float(), terms, swap)
+        f, f_p, f_q = (v.double() for v in fraction)
+    else:
+        f, f_p, f_q = beta_continued_fraction(a, b, z, terms, swap)
     psi_total = torch.digamma(total)
     shift_a, shift_b = psi_total - torch.digamma(a), psi_total - torch.digamma(b)
     # Unswapped: (p, q) = (a, b), z = x.  Swapped: (p, q) = (b, a), z = y, logit(x) = -logit(z).
@@ -129,7 +135,7 @@ class BetaSampleGrad(torch.autograd.Function):
         with torch.no_grad():
             x = x.double()
             log_x, log_y = torch.log(x), torch.log1p(-x)
-            grad_a, grad_b = beta_logit_grad(log_x, log_y, a, b)
+            grad_a, grad_b = beta_logit_grad(log_x, log_y, a, b, a.dtype == torch.float32)
             weight = grad.double() * x * (1 - x)
             grad_a = (weight * grad_a).sum_to_size(a.shape).to(a.dtype)
             grad_b = (weight * grad_b).sum_to_size(b.shape).to(b.dtype)
@@ -164,7 +170,8 @@ def dirichlet_vjp(x: Tensor, concentration: Tensor, grad: Tensor) -> Tensor:
     x = x.detach().double()
     alpha = concentration.detach().double()
     rest = alpha.sum(-1, keepdim=True) - alpha
-    grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest)
+    float32 = concentration.dtype == torch.float32
+    grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest, float32)
     g = grad.detach().double()
     g = g - (x * g).sum(-1, keepdim=True)
     return (x * grad_logit * g).sum_to_size(concentration.shape).to(concentration.dtype)
