@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from reparam.cli.train_discrete_vae import CHECKPOINT, Options, num_samples_for, train
 from reparam.data import binarized_mnist
 from reparam.estimators.base import evaluations
 from reparam.estimators.registry import make_estimator
 from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig, encoder_gradient_variance
-from reparam.training import load_checkpoint
+from reparam.training import CHECKPOINT_FILE, RunSettings, fit, load_checkpoint
+from reparam.training.tasks.discrete_vae import DiscreteVAEOptions, DiscreteVAETask
 
 DEFAULT = "reinforce,reinforce-loo,arm,disarm,rebar,relax,vimco,gumbel-st"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binarized_mnist.npz"
@@ -48,7 +48,16 @@ def main() -> None:
     parser.add_argument("--variance-repeats", type=int, default=20)
     parser.add_argument("--out", default=None, help="Folder for the runs (default: a temporary one).")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Smoke run: 0.05 min per estimator, reinforce and disarm, small evaluations.",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.minutes, args.eval_size, args.eval_k, args.variance_repeats = 0.05, 100, 10, 4
+        if args.estimators == DEFAULT:
+            args.estimators = "reinforce,disarm"
     torch.set_num_threads(args.threads)
     splits = binarized_mnist(args.data)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-discrete-vae-"))
@@ -56,30 +65,41 @@ def main() -> None:
     x_var = splits.x_test[:50]
     rows = []
     for name in names:
-        options = Options(
-            out=str(out / name), data=args.data, estimator=name, arch=args.arch, lr=args.lr,
-            steps=10**9, minutes=args.minutes, eval_every=10**9, eval_k=args.eval_k,
-            eval_size=args.eval_size, checkpoint_every=0, progress=False, threads=args.threads,
+        options = DiscreteVAEOptions(
+            data=args.data, estimator=name, arch=args.arch, lr=args.lr,
+            eval_k=args.eval_k, eval_size=args.eval_size,
+        )  # fmt: skip
+        settings = RunSettings(
+            out=out / name, steps=10**9, minutes=args.minutes, log_every=50, eval_every=10**9,
+            progress=False, threads=args.threads, overwrite=True,
         )  # fmt: skip
         print(f"training {name} for {args.minutes} min ...", flush=True)
-        result = train(options, splits=splits)
-        state = load_checkpoint(out / name / CHECKPOINT)
-        model = DiscreteVAE(DiscreteVAEConfig(arch=args.arch), splits.x_train.mean(0))
-        model.load_state_dict(state["model"])
+        task = DiscreteVAETask(options, splits=splits)
+        result = fit(task, settings)
+        n = task.num_samples
+        saved = load_checkpoint(out / name / CHECKPOINT_FILE, kind="discrete-vae")["task"]
+        config = DiscreteVAEConfig(arch=args.arch, data_dim=splits.x_train.shape[1])
+        model = DiscreteVAE(config, splits.x_train.mean(0))
+        model.load_state_dict(saved["model"])
         estimator = make_estimator(name)
         if isinstance(estimator, torch.nn.Module):
-            estimator.load_state_dict(state["estimator"])
-        n = num_samples_for(estimator, 1)
+            estimator.load_state_dict(saved["estimator"])
+        x_test = splits.x_test[: args.eval_size]
+        torch.manual_seed(1)
+        chunk = max(1, 20000 // args.eval_k)
+        bound = float(model.importance_bound(x_test, k=args.eval_k, chunk=chunk).mean())
+        train_elbo = result.train.get("train_elbo", math.nan)
         q = model.posterior(x_var)
         torch.manual_seed(1)
         variance = encoder_gradient_variance(model, x_var, estimator, n, args.variance_repeats)
         torch.manual_seed(0)
-        initial_model = DiscreteVAE(DiscreteVAEConfig(arch=args.arch), splits.x_train.mean(0))
+        initial_model = DiscreteVAE(config, splits.x_train.mean(0))
         torch.manual_seed(1)
         initial = encoder_gradient_variance(
             initial_model, x_var, make_estimator(name), n, args.variance_repeats
         )
-        rows.append((name, n, evaluations(estimator, q, n), result, variance, initial))
+        evals = evaluations(estimator, q, n)
+        rows.append((name, n, evals, result.step, train_elbo, bound, variance, initial))
 
     print(
         f"\ndiscrete VAE ({args.arch}), {args.minutes} min of training per estimator, batch 50, "
@@ -87,15 +107,14 @@ def main() -> None:
         f"torch {torch.__version__}, {args.threads} thread(s)\n"
     )
     print(
-        "| estimator | samples | evals of f / step | steps | train ELBO | test bound (IW-100) "
+        f"| estimator | samples | evals of f / step | steps | train ELBO | test bound (IW-{args.eval_k}) "
         "| log10 enc. grad var (trained) | (at init) |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for name, n, evals, result, variance, initial in rows:
-        bound = "—" if result.test_bound is None else f"{result.test_bound:.2f}"
+    for name, n, evals, steps, train_elbo, bound, variance, initial in rows:
         cells = [f"{math.log10(v):.2f}" if v > 0 else "-inf" for v in (variance, initial)]
         print(
-            f"| {name} | {n} | {evals} | {result.step} | {result.train_elbo:.2f} | {bound} | "
+            f"| {name} | {n} | {evals} | {steps} | {train_elbo:.2f} | {bound:.2f} | "
             f"{cells[0]} | {cells[1]} |"
         )
     print(
