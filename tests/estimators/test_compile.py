@@ -20,7 +20,7 @@ import torch._inductor.config
 from seeds import seeded
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared cases beside this file
-from estimator_cases import CASES, forward, params  # noqa: E402
+from estimator_cases import CASES, forward, params
 
 INDUCTOR = {"Pathwise", "DisARM", "ScoreFunction(LeaveOneOut)"}
 

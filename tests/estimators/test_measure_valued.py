@@ -122,3 +122,20 @@ def test_size_zero_batch_gives_empty_value_and_gradient(shape, family, per_slice
     assert value.shape == expected
     grads = torch.autograd.grad(value.sum(), params)
     assert [g.shape for g in grads] == [p.shape for p in params]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("family", ["normal", "exponential", "poisson", "bernoulli"])
+def test_half_precision_value_and_gradient_finite_with_dtype_kept(dtype: torch.dtype, family: str) -> None:
+    # CPU has no bfloat16 kernel for the noise draws: they are drawn in float32 and cast.
+    p = torch.randn(3).to(dtype).requires_grad_(True)
+    q = {
+        "normal": lambda: Normal(p, p.exp()),
+        "exponential": lambda: Exponential(p.exp()),
+        "poisson": lambda: Poisson(p.exp()),
+        "bernoulli": lambda: Bernoulli(logits=p),
+    }[family]()
+    value = rp.expect(lambda z: ((z - 1.0) ** 2).sum(-1), q, rp.MeasureValued(), 8)
+    value.backward()
+    assert value.dtype == dtype and p.grad is not None and p.grad.dtype == dtype
+    assert torch.isfinite(value).all() and torch.isfinite(p.grad).all()

@@ -129,8 +129,9 @@ def _hessian_blocks(total: CostFn, point: Tensor, outer: int, inner: int) -> tup
     for the gradient, then one batched double-backward whose ``inner`` directions (coordinate
     ``j`` of every slice at once) give column ``j`` of every block. Under ``torch.compile`` the
     same products are taken with ``torch.func`` (:func:`_hessian_blocks_func`), which traces
-    into one graph where ``torch.autograd.grad`` would not."""
-    if torch.compiler.is_compiling():
+    into one graph where ``torch.autograd.grad`` would not; likewise inside a ``torch.func``
+    transform (a ``point`` wrapped by it), where ``requires_grad_`` is not allowed."""
+    if torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(point):
         return _hessian_blocks_func(total, point, outer, inner)
     with torch.enable_grad():
         x = point.detach().clone().requires_grad_(True)
@@ -167,7 +168,7 @@ def _hessian_blocks_func(
         found: tuple[Tensor, Tensor] = torch.func.grad(summed, has_aux=True)(y)
         return found
 
-    gradient, vjp_fn, value = torch.func.vjp(gradient_of, x, has_aux=True)
+    gradient, vjp_fn, value = torch.func.vjp(gradient_of, x, has_aux=True)  # type: ignore[misc]
     basis = torch.eye(inner, dtype=point.dtype, device=point.device)
     directions = basis.unsqueeze(1).expand(inner, outer, inner).reshape(inner, *point.shape)
     (columns,) = torch.func.vmap(vjp_fn)(directions)

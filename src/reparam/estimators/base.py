@@ -212,8 +212,23 @@ def refuse_create_graph(estimator: str) -> None:
     )
 
 
+def creating_graph(grad: Tensor) -> bool:
+    """Whether a custom ``backward`` receiving ``grad`` runs under ``create_graph=True``.
+
+    Autograd runs ``backward`` with grad mode on iff ``create_graph``; ``torch.func`` runs every
+    ``backward`` with grad mode on (its transforms compose), and hands it wrapped tensors, so
+    there it is not read as a double-backward request. A second derivative taken by nesting
+    ``torch.func.grad`` through a first-order estimator is therefore not refused (documented in
+    docs/gpu.md)."""
+    if not torch.is_grad_enabled():
+        return False
+    return not torch._C._functorch.is_functorch_wrapped_tensor(grad)
+
+
 class _FirstOrderOnly(torch.autograd.Function):
     """Identity; its backward passes the gradient on, and refuses a double-backward graph."""
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(x: Tensor, estimator: str) -> Tensor:
@@ -225,7 +240,7 @@ class _FirstOrderOnly(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        if torch.is_grad_enabled():
+        if creating_graph(grad):
             refuse_create_graph(ctx.estimator)
         return grad, None
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 from torch.func import functional_call
 
-from reparam.estimators.base import CostFn, evaluate, first_order_only, refuse_create_graph
+from reparam.estimators.base import CostFn, creating_graph, evaluate, first_order_only, refuse_create_graph
 from reparam.estimators.discrete_support import (
     Kind,
     batch_shape,
@@ -109,7 +109,7 @@ class _AttachGradient(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[object, ...]:
-        if torch.is_grad_enabled():
+        if creating_graph(grad_output):
             refuse_create_graph(ctx.estimator)
         return (None, None, *ctx.saved_tensors, *([None] * ctx.count))
 
@@ -195,7 +195,7 @@ def relaxed_control_estimate(
     psi_grads, (g_hat, costs) = torch.func.grad(variance, has_aux=True)(psi0)
     c_b = costs[:n]  # keeps its graph to f's own parameters (for their gradient)
     credited = credit_logits(first_order_only(logits, name), g_hat.detach())
-    surrogate = c_b.mean(0) + sum_to_cost(credited, costs, leading=0)
+    surrogate: Tensor = c_b.mean(0) + sum_to_cost(credited, costs, leading=0)
     trainable = [key for key, p in named.items() if p.requires_grad]
     if trainable:
         params = [named[key] for key in trainable]

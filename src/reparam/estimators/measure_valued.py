@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, Distribution, Exponential, Independent, Normal, Poisson
 
-from reparam.estimators.base import CostFn, evaluate, refuse_create_graph
+from reparam.estimators.base import CostFn, creating_graph, evaluate, refuse_create_graph
 
 # (parameter, constant c, positive samples, negative samples), all shaped like the base sample.
 Decomposition = tuple[Tensor, Tensor, Tensor, Tensor]
@@ -18,10 +18,21 @@ Decomposition = tuple[Tensor, Tensor, Tensor, Tensor]
 
 def _work(z: Tensor) -> Tensor:
     """An empty tensor like ``z`` to draw noise in: float32 for half-precision ``z`` (CPU has
-    no bfloat16/float16 kernel for ``_standard_gamma`` or ``poisson``, and half-precision
-    uniforms are coarse); the decompositions cast the samples back to ``z.dtype``."""
+    no bfloat16/float16 kernel for ``poisson``, and half-precision uniforms are coarse); the
+    decompositions cast the samples back to ``z.dtype``."""
     low = z.dtype in (torch.float16, torch.bfloat16)
     return torch.empty_like(z, dtype=torch.float32) if low else torch.empty_like(z)
+
+
+def _uniform(like: Tensor) -> Tensor:
+    """``U(0, 1)`` shaped like ``like`` from a factory call (not ``rand_like``/in-place draws),
+    so ``vmap(..., randomness="same")`` can draw it."""
+    return torch.rand(like.shape, dtype=like.dtype, device=like.device)
+
+
+def _exp_noise(like: Tensor) -> Tensor:
+    """``Exp(1)`` shaped like ``like``: ``-log(1 - U)``."""
+    return -torch.log1p(-_uniform(like))
 
 
 def _normal(q: Normal, z: Tensor) -> list[Decomposition]:
@@ -30,15 +41,17 @@ def _normal(q: Normal, z: Tensor) -> list[Decomposition]:
     w = _work(z)
     # d/d loc: c = 1/(sigma sqrt(2 pi)), p+ = mu + sigma W, p- = mu - sigma W, W ~ Rayleigh(1)
     # (Weibull(sqrt 2, 2)); the same W on both sides (common random numbers).
-    rayleigh = torch.sqrt(2.0 * torch.empty_like(w).exponential_()).to(z.dtype)
+    rayleigh = torch.sqrt(2.0 * _exp_noise(w)).to(z.dtype)
     loc_term = (loc, 1.0 / (sigma * math.sqrt(2.0 * math.pi)), mu + sigma * rayleigh, mu - sigma * rayleigh)
     # d/d scale: c = 1/sigma, p+ = double-sided Maxwell(mu, sigma), p- = N(mu, sigma^2).
     # Coupling (Mohamed et al. 2020, section 7.2): if M is standard double-sided Maxwell and
     # U ~ U(0, 1) independent of it, M U ~ N(0, 1), so the negative side is built from the
     # positive side's M: p+ = mu + sigma M, p- = mu + sigma M U.
-    sign = torch.where(torch.rand_like(w) < 0.5, -1.0, 1.0)
-    maxwell = sign * torch.sqrt(2.0 * torch._standard_gamma(torch.full_like(w, 1.5)))
-    coupled = (maxwell * torch.rand_like(w)).to(z.dtype)
+    # |M| ~ Chi(3): the norm of three standard normals (= sqrt(2 Gamma(3/2, 1)))
+    sign = torch.where(_uniform(w) < 0.5, -1.0, 1.0)
+    normals = torch.randn((3, *w.shape), dtype=w.dtype, device=w.device)
+    maxwell = sign * normals.square().sum(0).sqrt()
+    coupled = (maxwell * _uniform(w)).to(z.dtype)
     scale_term = (scale, 1.0 / sigma, mu + sigma * maxwell.to(z.dtype), mu + sigma * coupled)
     return [loc_term, scale_term]
 
@@ -48,8 +61,8 @@ def _exponential(q: Exponential, z: Tensor) -> list[Decomposition]:
     lam = rate.detach()
     # d/d rate: c = 1/rate, p+ = Exp(rate), p- = Gamma(2, rate) = p+ + an independent Exp(rate).
     w = _work(z)
-    first = w.exponential_().to(z.dtype) / lam
-    second = torch.empty_like(w).exponential_().to(z.dtype) / lam
+    first = _exp_noise(w).to(z.dtype) / lam
+    second = _exp_noise(w).to(z.dtype) / lam
     return [(rate, 1.0 / lam, first, first + second)]
 
 
@@ -124,7 +137,7 @@ class _WeakDerivative(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
-        if torch.is_grad_enabled():  # autograd runs backward with grad enabled iff create_graph
+        if creating_graph(grad_output):  # a create_graph=True backward
             refuse_create_graph("MeasureValued()")
         (weight,) = ctx.saved_tensors
         return grad_output * weight, None
