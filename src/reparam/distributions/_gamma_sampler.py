@@ -13,9 +13,10 @@ simple method for generating gamma variables", ACM TOMS 26(3), 2000.
 
 torch's own ``_standard_gamma`` runs the same algorithm one element at a time (~55 ns per sample
 on one core); evaluating all elements at once with torch's vectorised kernels takes ~16 ns.
-Every call does bounded work: a draw still rejected after :data:`MAX_ROUNDS` rounds (probability
-below ``0.05^MAX_ROUNDS`` per element for valid ``alpha``) is set to the mode of the proposal,
-``x = d``, a deterministic point inside the support. Concentrations that are not positive and
+Every call does bounded, fixed-shape work with no host synchronisation (see
+:func:`_cube_root_draws`): a draw still rejected after ``1 + POOL_ROUNDS`` rounds (probability
+below 8e-10 per element for valid ``alpha``) is set to the mode of the proposal, ``x = d``, a
+deterministic point inside the support. Concentrations that are not positive and
 finite (NaN, inf, ``<= 0``) give NaN samples: they are replaced by 1 for the draw and the NaN
 enters through the per-concentration factor ``d`` (no extra per-sample work).
 
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 
 REJECTION_RATE_BOUND = 0.05  # Marsaglia-Tsang rejects below 0.05/alpha of draws (measured: 0.048 at 1)
-MAX_ROUNDS = 16  # a valid draw survives 16 rejections with probability below 0.05^16 = 1.5e-21
+POOL_ROUNDS = 6  # redraws of the rejected: 7 rejections in a row have probability below 8e-10
 
 
 def valid_concentration(alpha: Tensor) -> Tensor:
@@ -63,60 +64,70 @@ def _round(alpha: Tensor | float, shape: torch.Size, like: Tensor) -> tuple[Tens
     return w.add_(1.0), rejected
 
 
+def _pool_budget(n: int) -> int:
+    """Slots for the redraws: the expected rejections ``0.05 n`` plus eight standard deviations
+    plus 16 (exceeded with probability below 1e-15 per call)."""
+    expected = REJECTION_RATE_BOUND * n
+    return min(n, math.ceil(expected + 8.0 * math.sqrt(expected) + 16.0))
+
+
 def _cube_root_draws(alpha: Tensor, shape: torch.Size) -> Tensor:
-    """``v^{1/3}`` of accepted Marsaglia-Tsang draws for ``alpha >= 1`` broadcast to ``shape``.
+    """``v^{1/3}`` of accepted Marsaglia-Tsang draws for ``alpha >= 1`` broadcast to ``shape``,
+    with fixed shapes throughout (no host synchronisation).
 
-    ``alpha`` must be finite (see :func:`_safe`). One shared ``alpha``: a few more candidates
-    than needed (the rejection rate is below ``0.05/alpha``; five standard deviations plus five
-    more), the first accepted ones kept, so a call is one round in all but ~1e-7 of cases.
-    Per-element ``alpha``: rejected elements are drawn again in place. At most
-    :data:`MAX_ROUNDS` rounds either way; what is left then gets ``v^{1/3} = 1`` (``x = d``).
+    ``alpha`` must be finite (see :func:`_safe`). One round for every element; the first
+    :func:`_pool_budget` rejected elements (found by a cumulative sum, gathered into a pool of
+    fixed size) are redrawn :data:`POOL_ROUNDS` times at once and take their first accepted
+    draw. An element rejected ``1 + POOL_ROUNDS`` times (probability below
+    ``0.05^(1 + POOL_ROUNDS)`` = 8e-10), or beyond the pool (below 1e-15 per call), gets
+    ``v^{1/3} = 1`` (``x = d``, the proposal's mode).
     """
-    if shape.numel() == 0:
+    n = shape.numel()
+    if n == 0:
         return torch.empty(shape, dtype=alpha.dtype, device=alpha.device)
-    if alpha.numel() == 1:
-        a, n = float(alpha), shape.numel()
-        expected = n * REJECTION_RATE_BOUND / a
-        kept: list[Tensor] = []
-        for _ in range(MAX_ROUNDS):
-            root, rejected = _round(
-                a, torch.Size([n + int(expected + 5.0 * math.sqrt(expected) + 5.0)]), alpha
-            )
-            accepted = root[~rejected][:n]
-            kept.append(accepted)
-            n -= len(accepted)
-            if n == 0:
-                break
-        else:
-            kept.append(torch.ones(n, dtype=alpha.dtype, device=alpha.device))
-        return (kept[0] if len(kept) == 1 else torch.cat(kept)).reshape(shape)
     root, rejected = _round(alpha, shape, alpha)
-    redo = rejected.nonzero(as_tuple=True)
-    for _ in range(MAX_ROUNDS - 1):
-        if not len(redo[0]):
-            return root
-        again, still = _round(alpha.expand(shape)[redo], torch.Size([len(redo[0])]), alpha)
-        root[redo] = again
-        redo = tuple(i[still] for i in redo)
-    root[redo] = 1.0
-    return root
+    root, rejected = root.reshape(-1), rejected.reshape(-1)
+    budget = _pool_budget(n)
+    # pool slot of each rejected element (slot ``budget`` collects the rest and is dropped)
+    position = torch.cumsum(rejected, 0) - 1
+    slot = torch.where(rejected & (position < budget), position, budget)
+    every = torch.arange(n, device=alpha.device)
+    # element ``n`` is a spare one: unused pool slots point at it
+    index = torch.full((budget + 1,), n, dtype=torch.long, device=alpha.device).scatter_(0, slot, every)
+    index = index[:budget]
+    flat_alpha = alpha.expand(shape).reshape(-1)
+    pooled = torch.cat([flat_alpha, flat_alpha.new_ones(1)]).index_select(0, index)
+    again, still = _round(pooled, torch.Size([POOL_ROUNDS, budget]), alpha)
+    accepted = ~still
+    first = accepted.to(torch.uint8).argmax(0, keepdim=True)  # the first accepted round
+    redrawn = again.gather(0, first).squeeze(0)
+    redrawn = torch.where(accepted.any(0), redrawn, torch.ones_like(redrawn))
+    out = torch.cat([torch.where(rejected, torch.ones_like(root), root), root.new_ones(1)])
+    out.index_copy_(0, index, redrawn)
+    return out[:n].reshape(shape)
 
 
-def log_standard_gamma(alpha: Tensor, shape: torch.Size | None = None) -> Tensor:
+def log_standard_gamma(
+    alpha: Tensor, shape: torch.Size | None = None, dtype: torch.dtype | None = None
+) -> Tensor:
     r"""``log x`` with ``x ~ Gamma(alpha, 1)``, ``alpha`` broadcast to ``shape`` (its own shape by
-    default), in ``alpha``'s dtype; finite for any ``alpha > 0`` (``log x = log Gamma(alpha + 1)
-    + log(U) / alpha`` below 1); NaN where ``alpha`` is not positive and finite."""
+    default); finite for any ``alpha > 0`` (``log x = log Gamma(alpha + 1) + log(U) / alpha``
+    below 1); NaN where ``alpha`` is not positive and finite. The draw of ``Gamma(alpha + 1)``
+    runs in ``alpha``'s dtype; the result and the term ``log(U)/alpha`` are in ``dtype``
+    (``alpha``'s by default): float64 keeps the digits of ``log x`` near ``-1e4`` that float32
+    would lose (e.g. at ``alpha = 1e-4``)."""
     alpha, nan_or_zero = _safe(alpha.detach())
     shape = alpha.shape if shape is None else torch.Size(shape)
     small = alpha < 1.0
     boosted = torch.where(small, alpha + 1.0, alpha)
     log_d = torch.log(boosted - 1.0 / 3.0) + nan_or_zero
     log_x = torch.log(_cube_root_draws(boosted, shape)).mul_(3.0).add_(log_d)
-    if not bool(small.any()):
-        return log_x
-    tiny = torch.finfo(alpha.dtype).tiny
-    log_u = torch.log(torch.rand(shape, dtype=alpha.dtype, device=alpha.device).clamp_(min=tiny))
-    return log_x + torch.where(small, log_u / alpha, torch.zeros_like(log_u))
+    dtype = alpha.dtype if dtype is None else dtype
+    # log U / alpha below 1 (zero elsewhere), without asking whether any alpha is below 1
+    tiny = torch.finfo(dtype).tiny
+    log_u = torch.log(torch.rand(shape, dtype=dtype, device=alpha.device).clamp_(min=tiny))
+    alpha = alpha.to(dtype)
+    return log_x.to(dtype) + torch.where(small, log_u / alpha, torch.zeros_like(log_u))
 
 
 def needs_log_space(alpha: Tensor) -> bool:

@@ -70,7 +70,7 @@ def terms_for(p: Tensor, q: Tensor) -> int:
 
 
 def plan(p: Tensor, q: Tensor) -> tuple[int, bool]:
-    """``(terms_for(p, q), float32 suffices)`` from one host read of three numbers: the fraction
+    """``(terms_for(p, q), float32 suffices)`` from one host read of one number: the fraction
     may run in float32 where every concentration lies in
     [:data:`FLOAT32_FROM`, :data:`FLOAT32_UP_TO`] (its implicit derivative then stays within
     1e-5 relative of float64's, measured over the quantiles of that square; outside, the
@@ -78,8 +78,10 @@ def plan(p: Tensor, q: Tensor) -> tuple[int, bool]:
     if p.numel() == 0 or q.numel() == 0:
         return 0, True
     need, small, large = _need(p, q)
-    top, low, high = torch.stack([need.max(), small.min(), large.max()]).tolist()
-    return _round_terms(top), low >= FLOAT32_FROM and high <= FLOAT32_UP_TO
+    in_range = (small.min() >= FLOAT32_FROM) & (large.max() <= FLOAT32_UP_TO)
+    # one read: the term count, plus 1e6 when float32 does not suffice (needs stay below 1e3)
+    code = float(need.max() + torch.where(in_range, 0.0, 1e6))
+    return _round_terms(code % 1e6), code < 1e6
 
 
 def coefficients(p: Tensor, q: Tensor, terms: int) -> Tensor:

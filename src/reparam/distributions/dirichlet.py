@@ -6,10 +6,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Dirichlet as _TorchDirichlet
 
-from reparam.distributions._beta_grad import FLOAT64_BELOW, dirichlet_rsample, keep_inside_unit_interval
+from reparam.distributions._beta_grad import _draw_log_gamma, dirichlet_rsample, keep_inside_unit_interval
 from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions._gamma_grad import GammaSampleGrad
-from reparam.distributions._gamma_sampler import log_standard_gamma
 
 __all__ = ["Dirichlet", "dirichlet_rsample", "keep_inside_unit_interval", "log_gamma_rsample"]
 
@@ -19,15 +18,10 @@ _Shape = torch.Size | tuple[int, ...]
 def log_gamma_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
     """``log G``, ``G ~ Gamma(concentration, 1)`` shaped ``shape``, with ``d log G/d alpha``.
 
-    Drawn in ``concentration``'s dtype, or in float64 where some concentration is below 1/4
-    (then ``log G`` reaches ``log(U)/alpha``, e.g. -1e4 at 1e-4, where float32 would keep only
-    three digits of ``G``; above 1/4, ``G`` underflows float32 with probability below 1e-9).
+    In float64 (see :func:`reparam.distributions._beta_grad._draw_log_gamma`: ``log G`` reaches
+    ``log(U)/alpha``, e.g. -1e4 at 1e-4, where float32 would keep only three digits of ``G``).
     """
-    with torch.no_grad():
-        alpha = concentration.detach()
-        if bool((alpha < FLOAT64_BELOW).any()):
-            alpha = alpha.double()
-        log_g = log_standard_gamma(alpha, torch.Size(shape))
+    log_g = _draw_log_gamma(concentration, torch.Size(shape))
     # d log G / d alpha is evaluated lazily, only if a backward pass reaches it.
     return GammaSampleGrad.apply(concentration, log_g, True)
 
