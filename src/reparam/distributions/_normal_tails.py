@@ -63,13 +63,15 @@ def inv_log_ndtr(lp: Tensor, newton_steps: int = 4) -> Tensor:
     # One ndtri on the side of 1/2 where its argument is accurate, mirrored back.
     x = ndtri(torch.where(upper, -torch.expm1(lp), torch.exp(lp)))
     x = torch.where(upper, -x, x)
-    far = lp < math.log(torch.finfo(lp.dtype).tiny) + 10.0
-    if bool(far.any()):
-        t = -2.0 * lp[far]
-        y = -torch.sqrt(t - torch.log(t) - math.log(2.0 * math.pi))
-        for _ in range(newton_steps):
-            # Newton on g(y) = log Phi(y) - lp, g'(y) = phi(y) / Phi(y).
-            slope = torch.exp(log_normal_pdf(y) - log_ndtr(y))
-            y = y - (log_ndtr(y) - lp[far]) / slope
-        x = x.masked_scatter(far, y)
-    return x
+    limit = math.log(torch.finfo(lp.dtype).tiny) + 10.0
+    far = lp < limit
+    # the far tail evaluated everywhere (on a harmless stand-in elsewhere), picked by mask: no
+    # host read of the values
+    lp_far = torch.where(far, lp, 2.0 * limit)
+    t = -2.0 * lp_far
+    y = -torch.sqrt(t - torch.log(t) - math.log(2.0 * math.pi))
+    for _ in range(newton_steps):
+        # Newton on g(y) = log Phi(y) - lp, g'(y) = phi(y) / Phi(y).
+        slope = torch.exp(log_normal_pdf(y) - log_ndtr(y))
+        y = y - (log_ndtr(y) - lp_far) / slope
+    return torch.where(far, y, x)

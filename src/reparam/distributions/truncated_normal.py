@@ -31,10 +31,6 @@ def _log_space_quantile(u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor) -
     away from the bulk (mirrored where the whole interval is above 0). Exact to rounding however
     far in a tail the interval lies."""
     flip = alpha > 0
-    if not bool(flip.any()):
-        return inv_log_ndtr(torch.logaddexp(log_ndtr(alpha), torch.log(u) + log_z))
-    if bool(flip.all()):
-        return -inv_log_ndtr(torch.logaddexp(log_ndtr(-beta), torch.log1p(-u) + log_z))
     log_lo = log_ndtr(torch.where(flip, -beta, alpha))
     log_u = torch.where(flip, torch.log1p(-u), torch.log(u))
     xi = inv_log_ndtr(torch.logaddexp(log_lo, log_u + log_z))
@@ -51,7 +47,9 @@ def _linear_quantile(u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor) -> T
     """The same quantile without logarithms, for intervals whose mass ``Z`` is representable:
     ``Phi(xi) = Phi(alpha) + u Z`` below the median and ``Phi(-xi) = Phi(-beta) + (1 - u) Z``
     above, sums of positive terms, so both are accurate to rounding; one ``ndtri``. Elements
-    where either sum comes near underflow go through :func:`_log_space_quantile`."""
+    where either sum comes near underflow are NaN: the caller takes
+    :func:`_log_space_quantile`'s value there (both evaluated everywhere and picked by mask, no
+    host read)."""
     z = torch.exp(log_z)
     # exp(log_ndtr): torch 2.x float64 ndtr loses relative accuracy below -5 (2e-2 at -8, 0 at -10).
     lower = torch.addcmul(torch.exp(log_ndtr(alpha)), u, z)
@@ -59,12 +57,9 @@ def _linear_quantile(u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor) -> T
     below = lower < 0.5
     xi = ndtri(torch.where(below, lower, upper))
     xi = torch.where(below, xi, -xi)
+    # where the sums near underflow, NaN: the caller takes the log-space value there
     bad = torch.minimum(lower, upper) < LINEAR_FLOOR
-    if bool(bad.any()):
-        shape = xi.shape
-        pick = lambda t: t.expand(shape)[bad]  # noqa: E731
-        xi = xi.masked_scatter(bad, _log_space_quantile(u[bad], pick(alpha), pick(beta), pick(log_z)))
-    return xi
+    return torch.where(bad, math.nan, xi)
 
 
 def _standard_quantile(
@@ -72,10 +67,10 @@ def _standard_quantile(
 ) -> Tensor:
     """``xi = (F^{-1}(u) - loc)/scale``, float64, inside ``[alpha, beta]``. ``interior``: ``u``
     is known to lie in (0, 1) (fresh uniforms), so the end-point cases are skipped."""
-    if bool((log_z > LINEAR_MIN_LOG_MASS).all()):
-        xi = _linear_quantile(u, alpha, beta, log_z)
-    else:
-        xi = _log_space_quantile(u, alpha, beta, log_z)
+    # both evaluations everywhere, picked per element (no host read of the parameters' values)
+    linear = _linear_quantile(u, alpha, beta, log_z)
+    use_linear = (log_z > LINEAR_MIN_LOG_MASS) & ~torch.isnan(linear)
+    xi = torch.where(use_linear, linear, _log_space_quantile(u, alpha, beta, log_z))
     xi = torch.minimum(torch.maximum(xi, alpha), beta)
     if interior:
         return xi
