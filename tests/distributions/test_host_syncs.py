@@ -35,9 +35,8 @@ def _tn(p: torch.Tensor) -> Distribution:
 def _mixture(p: torch.Tensor) -> Distribution:
     logits = torch.zeros(*p.shape, 3)
     locs = torch.stack([p - 1.0, p, p + 2.0], -1)
-    return D.MixtureSameFamily(
-        Categorical(logits=logits, validate_args=False), Normal(locs, 1.0, validate_args=False), validate_args=False
-    )
+    mix = Categorical(logits=logits, validate_args=False)
+    return D.MixtureSameFamily(mix, Normal(locs, 1.0, validate_args=False), validate_args=False)
 
 
 # name -> (build from a positive parameter tensor, shared value)
@@ -46,7 +45,10 @@ CASES: dict[str, tuple[Build, float]] = {
     "Chi2": (lambda p: D.Chi2(p, validate_args=False), 3.0),
     "InverseGamma": (lambda p: D.InverseGamma(p, 2.0, validate_args=False), 3.0),
     "Beta": (lambda p: D.Beta(p, 3.0 * torch.ones_like(p), validate_args=False), 2.0),
-    "Dirichlet": (lambda p: D.Dirichlet(torch.stack([p, p + 1.0, 3.0 * torch.ones_like(p)], -1), validate_args=False), 2.0),
+    "Dirichlet": (
+        lambda p: D.Dirichlet(torch.stack([p, p + 1.0, 3.0 * torch.ones_like(p)], -1), validate_args=False),
+        2.0,
+    ),
     "StudentT": (lambda p: D.StudentT(p, 0.2, 1.3, validate_args=False), 5.0),
     "VonMises": (lambda p: D.VonMises(0.5, p, validate_args=False), 2.0),
     "TruncatedNormal": (_tn, 0.3),
