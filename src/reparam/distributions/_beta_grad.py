@@ -107,9 +107,12 @@ class _SecondOrderRefused(torch.autograd.Function):
     ``anchors`` (the concentrations) make the outputs part of the double-backward graph."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, name: str, count: int, *tensors: Tensor) -> tuple[Tensor, ...]:
-        ctx.name = name  # type: ignore[attr-defined]
+    def forward(name: str, count: int, *tensors: Tensor) -> tuple[Tensor, ...]:
         return tuple(t.clone() for t in tensors[:count])
+
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple, output: tuple[Tensor, ...]) -> None:
+        ctx.name = inputs[0]  # type: ignore[attr-defined]
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[None, ...]:
@@ -122,10 +125,13 @@ class BetaSampleGrad(torch.autograd.Function):
     its dtype and kept inside (0, 1), as the caller sees it; first order only)."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, a: Tensor, b: Tensor, log_odds: Tensor) -> Tensor:
-        x = keep_inside_unit_interval(torch.sigmoid(log_odds).to(a.dtype))
-        ctx.save_for_backward(a, b, x)
-        return x
+    def forward(a: Tensor, b: Tensor, log_odds: Tensor) -> Tensor:
+        return keep_inside_unit_interval(torch.sigmoid(log_odds).to(a.dtype))
+
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
+        a, b, _ = inputs
+        ctx.save_for_backward(a, b, output)
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
@@ -146,11 +152,13 @@ class DirichletSampleGrad(torch.autograd.Function):
     derivatives of the module docstring at the returned ``x`` (first order only)."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, concentration: Tensor, log_g: Tensor) -> Tensor:
+    def forward(concentration: Tensor, log_g: Tensor) -> Tensor:
         log_x = log_g - torch.logsumexp(log_g, -1, keepdim=True)
-        x = keep_inside_unit_interval(torch.exp(log_x).to(concentration.dtype))
-        ctx.save_for_backward(concentration, x)
-        return x
+        return keep_inside_unit_interval(torch.exp(log_x).to(concentration.dtype))
+
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple[Tensor, Tensor], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0], output)
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, None]:
