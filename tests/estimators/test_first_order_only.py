@@ -68,3 +68,19 @@ def test_exact_enumeration_gives_the_exact_hessian() -> None:
         return (p * 0.49 + (1 - p) * 0.09).sum() + p[0] * p[1]
 
     torch.testing.assert_close(hessian, torch.autograd.functional.hessian(closed, theta.detach()))
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_ORDER_ONLY))
+def test_nested_torch_func_derivatives_are_refused_too(name: str) -> None:
+    """torch.func runs every backward with grad mode on: one grad transform is a first
+    derivative (allowed), two (grad of grad, jacrev of grad) a second one (refused)."""
+    make, build, n = FIRST_ORDER_ONLY[name]
+    estimator = make()
+
+    def value(theta: torch.Tensor) -> torch.Tensor:
+        return rp.expect(_cost, build(theta), estimator, num_samples=n)  # type: ignore[arg-type]
+
+    theta = torch.tensor([0.2, -0.4, 0.1], dtype=torch.float64)
+    assert torch.isfinite(torch.func.grad(value)(theta)).all()
+    with pytest.raises(RuntimeError, match=re.escape(f"{name} gives first derivatives only")):
+        torch.func.grad(lambda t: torch.func.grad(value)(t).sum())(theta)

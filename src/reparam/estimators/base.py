@@ -213,16 +213,20 @@ def refuse_create_graph(estimator: str) -> None:
 
 
 def creating_graph(grad: Tensor) -> bool:
-    """Whether a custom ``backward`` receiving ``grad`` runs under ``create_graph=True``.
+    """Whether a custom ``backward`` receiving ``grad`` is building a graph for a further
+    derivative.
 
-    Autograd runs ``backward`` with grad mode on iff ``create_graph``; ``torch.func`` runs every
-    ``backward`` with grad mode on (its transforms compose), and hands it wrapped tensors, so
-    there it is not read as a double-backward request. A second derivative taken by nesting
-    ``torch.func.grad`` through a first-order estimator is therefore not refused (documented in
-    docs/gpu.md)."""
-    if not torch.is_grad_enabled():
-        return False
-    return not torch._C._functorch.is_functorch_wrapped_tensor(grad)
+    Under plain autograd, ``backward`` runs with grad mode on iff ``create_graph=True``. Under
+    ``torch.func`` every ``backward`` runs with grad mode on (the transforms compose), so there
+    the question is how many differentiating transforms (``grad``/``vjp``/``jacrev``, ``jvp``)
+    are active around it: one is a first derivative, two or more (``grad(grad(f))``,
+    ``jacrev(grad(f))``, ``jvp`` over ``grad``) a higher one. ``vmap`` does not count.
+    """
+    stack = torch._C._functorch.get_interpreter_stack()
+    if stack:
+        kinds = (torch._C._functorch.TransformType.Grad, torch._C._functorch.TransformType.Jvp)
+        return sum(interpreter.key() in kinds for interpreter in stack) >= 2
+    return torch.is_grad_enabled()
 
 
 class _FirstOrderOnly(torch.autograd.Function):
