@@ -7,27 +7,18 @@ from pathlib import Path
 import typer
 
 from reparam.cli.app import app
+from reparam.cli.problem_options import parse_loose, parse_options, plain_docstring, problem_options
+from reparam.cli.training import usage_error
 
 
 def parse_option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE an int, a float, a comma-separated list of floats, or a string."""
-    if "=" not in text:
-        raise typer.BadParameter(f"{text!r} is not KEY=VALUE; e.g. --option mu=2.0", param_hint="--option")
-    key, raw = (part.strip() for part in text.split("=", 1))
-    value: object = raw
-    for convert in (int, float):
-        try:
-            value = convert(raw)
-            break
-        except ValueError:
-            continue
-    else:
-        if "," in raw:
-            try:
-                value = [float(x) for x in raw.split(",")]
-            except ValueError:
-                value = raw
-    return key.replace("-", "_"), value
+    """``KEY=VALUE`` with VALUE an int, a float, a comma-separated list of floats, or a string
+    (a usage error unless ``KEY=VALUE``); problems with declared options are parsed by
+    :func:`reparam.cli.problem_options.parse_options` instead."""
+    try:
+        return parse_loose(text)
+    except ValueError as error:
+        raise usage_error(error) from None
 
 
 def _estimator_names(text: str | None, defaults: tuple[str, ...]) -> tuple[str, ...]:
@@ -39,29 +30,32 @@ def _estimator_names(text: str | None, defaults: tuple[str, ...]) -> tuple[str, 
     unknown = [n for n in names if n not in ESTIMATORS]
     if unknown:
         known = ", ".join(sorted(ESTIMATORS))
-        raise typer.BadParameter(f"unknown estimator(s) {', '.join(unknown)}; choose from: {known}")
+        raise usage_error(f"--estimators: unknown estimator(s) {', '.join(unknown)}; choose from: {known}")
     return names
 
 
 def _list_problems() -> None:
+    """Every problem: its name, full description (the distribution and cost at the defaults,
+    then the builder's or runner's docstring) and its ``-O`` options with types and defaults."""
     from rich.console import Console
     from rich.table import Table
 
     from reparam.problems import PROBLEMS, RUNNERS, get_problem
 
-    table = Table(title="problems for reparam compare")
+    table = Table(title="problems for reparam compare (options: -O KEY=VALUE)", show_lines=True)
     table.add_column("name", no_wrap=True)
-    table.add_column("description")
+    table.add_column("description", ratio=3)
+    table.add_column("options (default, type)", ratio=2)
     for name in sorted(set(PROBLEMS) | set(RUNNERS)):
         if name in RUNNERS:
-            description = (RUNNERS[name].__doc__ or "custom runner").strip().splitlines()[0]
+            description = plain_docstring(RUNNERS[name].__doc__) or "custom runner"
         else:
-            try:
-                description = get_problem(name).description
-            except Exception as error:  # a builder needing options
-                description = f"(needs options: {error})"
-        table.add_row(name, description)
-    Console().print(table)
+            doc = plain_docstring(PROBLEMS[name].__doc__)
+            description = get_problem(name).description + (f". {doc}" if doc else "")
+        spec = problem_options(name)
+        options = "\n".join(o.describe() for o in spec) if spec is not None else "(its own; unchecked)"
+        table.add_row(name, description, options or "none")
+    Console(width=max(Console().width, 140)).print(table)
 
 
 @app.command()
@@ -95,13 +89,14 @@ def compare(
         _list_problems()
         return
     if problem is None:
-        raise typer.BadParameter("give --problem NAME (see reparam compare --list)", param_hint="--problem")
+        raise usage_error("give --problem NAME (see reparam compare --list).")
     if problem not in PROBLEMS and problem not in RUNNERS:
         known = ", ".join(sorted(set(PROBLEMS) | set(RUNNERS)))
-        raise typer.BadParameter(
-            f"unknown problem {problem!r}; choose one of: {known}", param_hint="--problem"
-        )
-    options = dict(parse_option(o) for o in option)
+        raise usage_error(f"--problem: unknown problem {problem!r}; choose one of: {known}.")
+    try:
+        options = parse_options(problem, option)
+    except ValueError as error:
+        raise usage_error(error) from None
     torch.manual_seed(seed)
     if problem in RUNNERS:
         request = CompareRequest(
@@ -113,12 +108,15 @@ def compare(
             out=out,
             options=options,
         )
-        RUNNERS[problem](request)
+        try:
+            RUNNERS[problem](request)
+        except ValueError as error:  # an option value the runner rejects (e.g. horizons=0)
+            raise usage_error(f"{problem}: {error}") from None
         return
     try:
         instance = get_problem(problem, **options)
-    except TypeError as error:
-        raise typer.BadParameter(f"bad option for {problem}: {error}", param_hint="--option") from None
+    except (TypeError, ValueError) as error:  # e.g. kappa=-1
+        raise usage_error(f"-O: {problem}: {error}") from None
     names = _estimator_names(estimators, instance.default_estimators)
     console = Console(width=max(Console().width, 120))
     with console.status(f"[bold]{problem}[/]: {len(names)} estimators x {repeats} estimates ..."):

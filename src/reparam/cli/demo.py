@@ -8,6 +8,9 @@ import typer
 
 from reparam._optional import require
 from reparam.cli.app import app
+from reparam.cli.training import usage_error
+from reparam.training.errors import RunFolderError
+from reparam.training.runs import check_writable
 
 
 @app.command()
@@ -26,6 +29,14 @@ def demo(
     require("matplotlib", extra="all", feature="the demo")
     require("sklearn", extra="all", feature="the demo")
 
+    try:
+        check_writable(out)
+    except RunFolderError as error:
+        raise usage_error(error) from None
     console = Console()
-    path = run_demo(out, DemoSettings.fast() if fast else DemoSettings(), console)
+    try:
+        path = run_demo(out, DemoSettings.fast() if fast else DemoSettings(), console)
+    except OSError as error:  # e.g. the disk filled up while writing the plots
+        typer.echo(f"Error: cannot write the demo in {out}: {error}", err=True)
+        raise typer.Exit(1) from None
     console.print(f"\n[bold green]Report written:[/bold green] {path.resolve()}")

@@ -14,6 +14,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import typer
@@ -43,6 +44,16 @@ def evaluate(
 def _rows(checkpoint: dict, data: str | None, split: str) -> torch.Tensor:
     options = checkpoint["options"]
     source = data or options["data"]
+    if split not in ("train", "valid", "test"):
+        raise usage_error(f"--split must be train, valid or test, got {split!r}.")
+    try:
+        return _load_rows(options, source, split)
+    except (OSError, ValueError, KeyError) as error:
+        where = "--data" if data else f"the run's data {source!r} (pass --data to point elsewhere)"
+        raise usage_error(f"{where}: {str(error).strip(chr(39))}") from None
+
+
+def _load_rows(options: dict[str, Any], source: str, split: str) -> torch.Tensor:
     if source == "digits":
         splits = load("digits", binarize=options["likelihood"] == "bernoulli", seed=options["seed"])
     elif Path(source).is_dir():
@@ -52,8 +63,6 @@ def _rows(checkpoint: dict, data: str | None, split: str) -> torch.Tensor:
         splits = load(source, binarize=mode, seed=options["seed"])
     else:
         splits = load(source)
-    if split not in ("train", "valid", "test"):
-        raise typer.BadParameter(f"--split must be train, valid or test, got {split!r}.")
     rows: torch.Tensor = getattr(splits, f"x_{split}")
     return rows
 
@@ -75,8 +84,9 @@ def evaluate_vae(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Test log-likelihood of a trained VAE by importance sampling (Burda et al. 2016)."""
-    if k < 1 or chunk < 1 or batch < 1:
-        raise typer.BadParameter(f"--k, --chunk and --batch must be >= 1, got {k}, {chunk}, {batch}.")
+    if k < 1 or chunk < 1 or batch < 1 or (limit is not None and limit < 1):
+        given = f"{k}, {chunk}, {batch}, {limit}"
+        raise usage_error(f"--k, --chunk, --batch and --limit must be >= 1, got {given}.")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     try:

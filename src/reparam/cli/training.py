@@ -2,7 +2,7 @@
 
 :func:`train_command` registers a command whose function only parses its model's options and
 returns a :class:`~reparam.training.engine.Task`; the decorator adds the shared options
-(``--out``, ``--resume``, ``--overwrite``, ``--fast``, ``--device``, ``--seed``, ``--steps``,
+(``--out``, ``--resume``, ``--overwrite``, ``--fast``, ``--device``, ``--precision``, ``--seed``, ``--steps``,
 ``--minutes``, logging and checkpoint cadence, ``--progress``, ``--plots``, ``--tensorboard``,
 ``--threads``) and runs the task with :func:`reparam.training.engine.fit`:
 
@@ -87,6 +87,13 @@ def _shared_parameters(defaults: Defaults) -> list[inspect.Parameter]:
         ),
         option("fast", bool, typer.Option(False, "--fast", help="A tiny smoke run (seconds).")),
         option("device", str, typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps")),
+        option(
+            "precision",
+            str,
+            typer.Option(
+                "32", "--precision", help="32 | bf16-mixed | 16-mixed (torch.autocast; 16-mixed: GPU only)."
+            ),
+        ),
         option("seed", int, typer.Option(0, "--seed", help="Random seed.")),
         option("steps", int, typer.Option(defaults.steps, "--steps", help="Optimizer steps.")),
         option("minutes", float | None, typer.Option(None, "--minutes", help="Stop after this much time.")),

@@ -32,6 +32,7 @@ from reparam.training.errors import CheckpointError, MissingCheckpointError
 CHECKPOINT_FILE = "checkpoint.pt"  # the name every ``reparam train`` command writes in its folder
 FORMAT, VERSION = "reparam-checkpoint", 1
 _PLAIN = (str, int, float, bool, type(None))
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
 def _digest(value: Any, hasher: Any, where: str) -> None:
@@ -98,10 +99,17 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]
         )
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes): not a checkpoint; delete it or use a backup.")
+    with path.open("rb") as stream:
+        if stream.read(4) != _ZIP_MAGIC:
+            raise CheckpointError(
+                f"{path} is not a checkpoint (not a torch.save archive); pass a run's checkpoint.pt."
+            )
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated zip, garbage, or pickled objects weights_only refuses
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+        if reason.startswith("Weights only load failed"):
+            reason = "it holds pickled objects, which loading with weights_only=True refuses"
         raise CheckpointError(
             f"{path} is not a readable reparam checkpoint (truncated, corrupt or another kind of "
             f"file: {reason}); use a backup or retrain."

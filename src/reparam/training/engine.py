@@ -33,6 +33,7 @@ from reparam.training.distributed import World, join_world, local_rank
 from reparam.training.errors import OptionsError
 from reparam.training.guards import GracefulInterrupt, NonFiniteLossError, check_finite
 from reparam.training.metrics import CSV_FILE, METRICS_FILE, MetricsLog, TensorBoardLog, write_csv
+from reparam.training.precision import Precision, check_precision
 from reparam.training.progress import training_progress
 from reparam.training.rng import rng_state, seed_everything, set_rng_state
 from reparam.training.runs import prepare_run_folder
@@ -68,8 +69,10 @@ class RunSettings:
     threads: int = 1
     seed: int = 0
     tensorboard: bool = False
+    precision: str = "32"  # 32 | bf16-mixed | 16-mixed (reparam.training.precision)
 
     def validate(self) -> None:
+        check_precision(self.precision)
         for name in ("steps", "log_every", "eval_every"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}.")
@@ -89,6 +92,7 @@ class Context:
     world: World
     seed: int
     steps: int  # the run's planned steps (learning-rate schedules span them)
+    precision: Precision = field(default_factory=Precision)
 
     def shard(self, rows: Tensor) -> Tensor:
         """This rank's slice of a batch's row indices (all of them in one process)."""
@@ -129,10 +133,13 @@ class Task:
     cpu_only = False
     #: whether some parameters may get no gradient in a step (DDP's find_unused_parameters)
     unused_parameters = False
+    #: whether ``--precision bf16-mixed|16-mixed`` applies (else only 32, with the reason)
+    mixed_precision: bool | str = True
 
     def __init__(self, options: Any) -> None:
         self.options = options
         self.optimizer: torch.optim.Optimizer | None = None
+        self.precision = Precision()  # the engine sets the run's before setup
 
     def option_values(self) -> dict[str, Any]:
         """The options that define the run (saved in the checkpoint, compared on resume)."""
@@ -164,13 +171,14 @@ class Task:
         if rate is not None:
             for group in self.optimizer.param_groups:
                 group["lr"] = rate
-        loss, metrics = model(step) if model is not self.module() else self.loss(step)
+        with self.precision.autocast():
+            loss, metrics = model(step) if model is not self.module() else self.loss(step)
         names = ["loss", *metrics]
         values = world.mean([float(loss.detach()), *(float(v) for v in metrics.values())], device)
         check_finite(values[0], step + 1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.precision.backward(loss)
+        self.precision.step(self.optimizer)
         return dict(zip(names, values, strict=True))
 
     def record(self, step: int) -> dict[str, float]:
@@ -275,6 +283,9 @@ def fit(
     device = resolve_device(
         "cpu" if task.cpu_only and settings.device == "auto" else settings.device, local_rank()
     )
+    precision = Precision.resolve(settings.precision, device)
+    if precision.mixed and task.mixed_precision is not True:
+        raise OptionsError(f"{task.kind} trains in float32 only: {task.mixed_precision}; drop --precision.")
     world = join_world(device)
     if world.size > 1 and task.parallel is not True:
         raise OptionsError(
@@ -288,7 +299,8 @@ def fit(
     checkpoint_path = out / CHECKPOINT_FILE
     torch.set_num_threads(settings.threads)
     seed_everything(settings.seed)
-    context = Context(device, world, settings.seed, settings.steps)
+    context = Context(device, world, settings.seed, settings.steps, precision)
+    task.precision = precision
     task.setup(context)
     module = task.module()
     model = world.wrap(_StepModule(task), device, task.unused_parameters) if world.size > 1 else module
@@ -303,6 +315,8 @@ def fit(
         checkpoint_step = step
         result.evaluation, result.eval_step = dict(state["evaluation"]), state["eval_step"]
         result.train, result.train_step = dict(state["train"]), state["train_step"]
+        if state["settings"].get("precision", "32") == settings.precision:
+            precision.load_state_dict(state.get("precision", {}))
         if int(state.get("world_size", 1)) == world.size:
             set_rng_state(state["rng"][world.rank])
         else:
@@ -344,6 +358,7 @@ def fit(
                     "train": result.train,
                     "train_step": result.train_step,
                     "task": task.state_dict(),
+                    "precision": precision.state_dict(),
                 },
             )
             write_csv(metrics.read(), out / CSV_FILE)

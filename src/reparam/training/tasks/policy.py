@@ -128,6 +128,10 @@ class PolicyTask(Task):
     kind = "policy"
     cpu_only = True
     parallel = "each update draws its own episodes from one environment (and CartPole steps a gymnasium env)"
+    mixed_precision = (
+        "its networks are tiny and its rollouts run the dynamics step by step, where half-precision "
+        "rounding accumulates over the horizon"
+    )
 
     def __init__(self, options: PolicyOptions, plots: bool = False) -> None:
         options = options.resolved()
