@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from reparam._optional import require
 from reparam.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from reparam.training.devices import resolve_device
 from reparam.training.distributed import World, join_world, local_rank
@@ -280,6 +281,8 @@ def fit(
     run as Ctrl-C does (checkpoint saved, status ``"interrupted"``); ``echo`` shows notes
     (resuming, notes about the data) on rank 0."""
     settings.validate()
+    if settings.tensorboard:  # before anything is written: a refused run leaves no folder
+        require("tensorboard", extra="tensorboard", feature="--tensorboard logs")
     device = resolve_device(
         "cpu" if task.cpu_only and settings.device == "auto" else settings.device, local_rank()
     )
