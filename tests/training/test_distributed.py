@@ -57,3 +57,21 @@ def test_two_process_vae_trains_and_resumes_bit_for_bit(tmp_path: Path) -> None:
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
     assert (full.parent / "metrics.jsonl").read_text().count("\n") == 4
+
+
+def test_torchrun_launch_of_the_command_line(tmp_path: Path) -> None:
+    # the command, as a user types it (torchrun = python -m torch.distributed.run;
+    # --standalone picks a free rendezvous port), kept short with --fast and a tiny model
+    out = tmp_path / "R2"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    command += ["-m", "reparam", "train", "vae", "--data", "digits", "--steps", "40", "--device", "cpu"]
+    command += ["--out", str(out), "--fast", "--no-plots", "--no-progress", "--hidden", "8", "--latent", "2"]
+    command += ["--eval-k", "2", "--eval-size", "20"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("done at step 40") == 1, done.stdout  # rank 0 reports, once
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.csv", "metrics.jsonl"]
+    raw = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert raw["state"]["world_size"] == 2 and raw["state"]["step"] == 40
+    assert load_checkpoint(out / "checkpoint.pt", kind="vae")["step"] == 40  # checksum verified
