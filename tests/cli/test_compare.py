@@ -71,6 +71,20 @@ def test_compare_list() -> None:
     assert result.exit_code == 0
     for name in ("normal-quadratic", "normal-cos", "exponential-sin", "bernoulli-offset"):
         assert name in result.output
+    # full descriptions, and each problem's options with their defaults and types
+    text = " ".join(result.output.split())
+    assert "x ~ N(1, 1^2), f(x) = cos(5 x)" in text and "omega=5.0 (float)" in text
+    assert "horizons=5,10,20,50,100,200 (ints)" in text and "short=0 (bool): a quick run" in text
+    assert "steps=3000 (int): training steps" in text  # vae-snr, a runner
+
+
+def test_option_values_are_checked_against_the_problem() -> None:
+    result = runner.invoke(app, ["compare", "-p", "normal-cos", "-O", "mu=abc"])
+    assert result.exit_code == 2 and "mu must be a float (e.g. -O mu=1.0), got 'abc'" in result.output
+    result = runner.invoke(app, ["compare", "-p", "normal-cos", "-O", "foo=1"])
+    assert result.exit_code == 2
+    expected = "no option 'foo'; its options: mu=1.0 (float), sigma=1.0 (float), omega=5.0 (float)"
+    assert expected in result.output
 
 
 def test_custom_runner_takes_over(tmp_path: Path) -> None:
