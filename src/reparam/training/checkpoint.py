@@ -12,7 +12,9 @@ one (atomic on POSIX): a crash or SIGKILL mid-write leaves the previous checkpoi
 ``.checkpoint.pt.*.tmp`` file, which :func:`remove_stale_temporaries` deletes on the next run.
 
 Example:
-    >>> save_checkpoint(folder / "checkpoint.pt", {"kind": "vae", "step": 3, "w": torch.ones(2)})
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = save_checkpoint(folder / "checkpoint.pt", {"kind": "vae", "step": 3, "w": torch.ones(2)})
     >>> load_checkpoint(folder / "checkpoint.pt", kind="vae")["step"]
     3
 """

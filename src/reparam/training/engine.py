@@ -9,10 +9,19 @@ time cadence, bit-for-bit resume, Ctrl-C, non-finite guards, progress, and data-
 training under ``torchrun`` (``torch.distributed`` DDP; rank 0 writes; each rank takes its
 slice of every batch, :meth:`Context.shard`).
 
-Example:
-    >>> result = fit(VAETask(options), RunSettings(out=Path("runs/vae"), steps=1000))  # doctest: +SKIP
+Example (a tiny VAE on toy bits; ``reparam train vae`` does the same with real data):
+    >>> import tempfile
+    >>> from reparam.data import Splits
+    >>> from reparam.training.tasks.vae import VAEOptions, VAETask
+    >>> x = (torch.rand(64, 16) < 0.5).float()
+    >>> task = VAETask(VAEOptions(batch_size=16, hidden=(32,), latent=4, eval_k=2, eval_size=16),
+    ...                splits=Splits("toy", x, x[:16], x[:16]))
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> result = fit(task, RunSettings(out=out, steps=5, progress=False))
     >>> result.status, result.step
-    ('done', 1000)
+    ('done', 5)
+    >>> sorted(p.name for p in out.iterdir())
+    ['checkpoint.pt', 'metrics.csv', 'metrics.jsonl']
 """
 
 from __future__ import annotations
