@@ -1,6 +1,7 @@
 """Gradient estimators: one class per estimator, one module per family."""
 
 from reparam.estimators.arm import ARM
+from reparam.estimators.arms import ARMS
 from reparam.estimators.base import Estimator, evaluations
 from reparam.estimators.disarm import DisARM
 from reparam.estimators.exact import Exact
@@ -19,3 +20,4 @@ __all__ = ["Estimator", "MeasureValued", "Pathwise", "ScoreFunction", "evaluatio
 __all__ += ["QMC", "Antithetic", "ImportanceSampling", "Stratified"]
 __all__ += ["ARM", "REBAR", "RELAX", "VIMCO", "DisARM", "Exact", "GumbelSoftmax", "IndeCateR"]
 __all__ += ["StraightThrough"]
+__all__ += ["ARMS"]
