@@ -11,6 +11,8 @@ from reparam.distributions.beta import Beta
 from reparam.distributions.chi2 import Chi2
 from reparam.distributions.dirichlet import Dirichlet
 from reparam.distributions.gamma import Gamma
+from reparam.distributions.gaussian_gate import GaussianGate
+from reparam.distributions.hard_concrete import HardConcrete
 from reparam.distributions.implicit import Implicit
 from reparam.distributions.inverse_cdf import InverseCDF
 from reparam.distributions.inverse_gamma import InverseGamma
@@ -24,6 +26,8 @@ __all__ = [
     "Chi2",
     "Dirichlet",
     "Gamma",
+    "GaussianGate",
+    "HardConcrete",
     "Implicit",
     "InverseCDF",
     "InverseGamma",
