@@ -17,6 +17,7 @@ from reparam.distributions.implicit import Implicit
 from reparam.distributions.inverse_cdf import InverseCDF
 from reparam.distributions.inverse_gamma import InverseGamma
 from reparam.distributions.mixture import MixtureSameFamily
+from reparam.distributions.relaxed_top_k import RelaxedTopK
 from reparam.distributions.student_t import StudentT
 from reparam.distributions.truncated_normal import TruncatedNormal
 from reparam.distributions.von_mises import VonMises
@@ -32,6 +33,7 @@ __all__ = [
     "InverseCDF",
     "InverseGamma",
     "MixtureSameFamily",
+    "RelaxedTopK",
     "StudentT",
     "TruncatedNormal",
     "VonMises",
