@@ -23,6 +23,7 @@ from reparam.training.guards import check_finite
 from reparam.training.progress import training_progress
 from reparam.vi.detach import detach_parameters
 from reparam.vi.elbo import KL, elbo
+from reparam.vi.flows import FlowFamily, is_zuko_flow
 
 OptimizerFactory = Callable[[Iterable[Tensor]], torch.optim.Optimizer]
 
@@ -117,8 +118,10 @@ def fit(
             with ``data``, ``(z, *batch) -> log p(x_batch | z)`` (``prior`` then required),
             shaped ``(num_samples, ...)`` like :func:`reparam.vi.elbo` expects.
         family: a module returning ``q`` when called (:class:`MeanFieldGaussian`,
-            :class:`FullRankGaussian`, :class:`LowRankGaussian`, or your own), or any callable
-            returning a distribution together with ``params``.
+            :class:`FullRankGaussian`, :class:`LowRankGaussian`, :class:`FlowFamily`, a zuko
+            flow such as ``zuko.flows.MAF(features=D)`` (wrapped in :class:`FlowFamily`, so
+            ``stl=True`` works), or your own), or any callable returning a distribution
+            together with ``params``.
         steps: optimizer steps.
         params: the tensors to optimise (default: ``family.parameters()``).
         prior, estimator, num_samples, kl, stl: passed to :func:`reparam.vi.elbo`.
@@ -175,13 +178,15 @@ def fit(
             opt, lambda t: math.cos(0.5 * math.pi * min(t, steps) / steps)
         )
     batches = None if tensors is None else _batches(tensors, batch_size, generator)
+    # a zuko flow builds its distribution the same way; the wrapper lets stl detach it
+    build = FlowFamily(family) if is_zuko_flow(family) else family
 
     result = FitResult(family=family if isinstance(family, nn.Module) else None)
     every = max(1, steps // 200)
     with training_progress(disable=not progress) as bar:
         task = bar.add_task(description, total=steps, status="")
         for step in range(steps):
-            q = family()
+            q = build()
             if batches is None:
                 target = log_joint
             else:
@@ -207,7 +212,7 @@ def fit(
                 recent = result.history[-every:]
                 bar.update(task, completed=step + 1, status=f"ELBO {-sum(recent) / len(recent):.4g}")
     with torch.no_grad():
-        final = family()
+        final = build()
     try:
         result.q = detach_parameters(final)
     except TypeError:
