@@ -7,6 +7,7 @@
   :class:`InverseGamma`: torch's classes with gradients accurate for concentrations 1e-4..1e4.
 """
 
+from reparam.distributions import kl  # noqa: F401  (registers the closed-form KLs)
 from reparam.distributions.beta import Beta
 from reparam.distributions.chi2 import Chi2
 from reparam.distributions.dirichlet import Dirichlet
@@ -16,6 +17,7 @@ from reparam.distributions.hard_concrete import HardConcrete
 from reparam.distributions.implicit import Implicit
 from reparam.distributions.inverse_cdf import InverseCDF
 from reparam.distributions.inverse_gamma import InverseGamma
+from reparam.distributions.invertible_gaussian import InvertibleGaussian
 from reparam.distributions.mixture import MixtureSameFamily
 from reparam.distributions.relaxed_top_k import RelaxedTopK
 from reparam.distributions.student_t import StudentT
@@ -32,6 +34,7 @@ __all__ = [
     "Implicit",
     "InverseCDF",
     "InverseGamma",
+    "InvertibleGaussian",
     "MixtureSameFamily",
     "RelaxedTopK",
     "StudentT",
