@@ -6,6 +6,7 @@ from reparam.estimators.arsm import ARSM
 from reparam.estimators.base import Estimator, evaluations
 from reparam.estimators.carms import CARMS
 from reparam.estimators.disarm import DisARM
+from reparam.estimators.double_cv import DoubleCV
 from reparam.estimators.exact import Exact
 from reparam.estimators.gumbel_softmax import GumbelSoftmax
 from reparam.estimators.indecater import IndeCateR
@@ -24,4 +25,4 @@ __all__ += ["QMC", "Antithetic", "ImportanceSampling", "Stratified"]
 __all__ += ["ARM", "REBAR", "RELAX", "VIMCO", "DisARM", "Exact", "GumbelSoftmax", "IndeCateR"]
 __all__ += ["StraightThrough"]
 __all__ += ["ARSM", "CARMS", "UnorderedSet"]
-__all__ += ["ARMS"]
+__all__ += ["ARMS", "DoubleCV"]
