@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 from reparam.baselines import DeltaMethod, LeaveOneOut, MovingAverage
 from reparam.estimators.arm import ARM
+from reparam.estimators.arms import ARMS
 from reparam.estimators.base import Estimator
 from reparam.estimators.disarm import DisARM
+from reparam.estimators.double_cv import DoubleCV
 from reparam.estimators.exact import Exact
 from reparam.estimators.gumbel_softmax import GumbelSoftmax
 from reparam.estimators.indecater import IndeCateR
@@ -31,6 +33,8 @@ ESTIMATORS: dict[str, EstimatorFactory] = {
     # discrete latent variables (issue 4)
     "arm": ARM,
     "disarm": DisARM,
+    "arms": ARMS,
+    "double-cv": DoubleCV,
     "gumbel-softmax": lambda: GumbelSoftmax(temperature=0.5),
     "gumbel-st": lambda: GumbelSoftmax(temperature=0.5, straight_through=True),
     "straight-through": StraightThrough,
