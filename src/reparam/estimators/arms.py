@@ -88,7 +88,7 @@ class ARMS:
     Example:
         >>> logits = torch.zeros(3, requires_grad=True)
         >>> q = torch.distributions.Bernoulli(logits=logits)
-        >>> loss = rp.expect(lambda b: (b - 0.4).pow(2).sum(-1), q, 4, estimator=rp.ARMS())
+        >>> loss = rp.expect(lambda b: (b - 0.4).pow(2).sum(-1), q, rp.ARMS(), num_samples=4)
         >>> loss.backward()
         >>> logits.grad.shape
         torch.Size([3])

@@ -74,7 +74,7 @@ class DoubleCV:
         >>> est = rp.DoubleCV()  # coefficient chosen from earlier steps (0 on the first: RLOO)
         >>> f = lambda b: (b.sum(-1) - 1.0) ** 2
         >>> for _ in range(3):
-        ...     rp.expect(f, q, 4, estimator=est).backward()
+        ...     rp.expect(f, q, est, num_samples=4).backward()
         >>> logits.grad.shape, isinstance(est.coefficient_value, float)
         (torch.Size([3]), True)
     """
