@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 from reparam.baselines import DeltaMethod, LeaveOneOut, MovingAverage
 from reparam.estimators.arm import ARM
+from reparam.estimators.arsm import ARSM
 from reparam.estimators.arms import ARMS
 from reparam.estimators.base import Estimator
+from reparam.estimators.carms import CARMS
 from reparam.estimators.disarm import DisARM
 from reparam.estimators.double_cv import DoubleCV
 from reparam.estimators.exact import Exact
@@ -19,6 +21,7 @@ from reparam.estimators.rebar import REBAR
 from reparam.estimators.relax import RELAX
 from reparam.estimators.score_function import ScoreFunction
 from reparam.estimators.straight_through import StraightThrough
+from reparam.estimators.unordered_set import UnorderedSet
 from reparam.estimators.vimco import VIMCO
 
 EstimatorFactory = Callable[[], Estimator]
@@ -41,6 +44,10 @@ ESTIMATORS: dict[str, EstimatorFactory] = {
     "rebar": REBAR,
     "relax": RELAX,
     "indecater": IndeCateR,
+    # categorical estimators (issue 16)
+    "arsm": ARSM,
+    "carms": CARMS,
+    "unordered-set": UnorderedSet,
     "vimco": VIMCO,
     "exact": Exact,
 }
