@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from reparam.baselines import DeltaMethod, LeaveOneOut, MovingAverage
 from reparam.estimators.arm import ARM
-from reparam.estimators.arsm import ARSM
 from reparam.estimators.arms import ARMS
+from reparam.estimators.arsm import ARSM
 from reparam.estimators.base import Estimator
 from reparam.estimators.carms import CARMS
 from reparam.estimators.disarm import DisARM
