@@ -33,6 +33,8 @@ CASES: dict[str, tuple[Callable[[], object], str]] = {
     "MeasureValued-bernoulli": (lambda: rp.MeasureValued(), "bernoulli"),
     "ARM": (lambda: rp.ARM(), "bernoulli"),
     "DisARM": (lambda: rp.DisARM(), "bernoulli"),
+    "ARMS": (lambda: rp.ARMS(), "bernoulli"),
+    "DoubleCV": (lambda: rp.DoubleCV(), "bernoulli"),
     "REBAR": (lambda: rp.REBAR(), "bernoulli"),
     "RELAX": (lambda: rp.RELAX(), "bernoulli"),
     "RELAX-categorical": (lambda: rp.RELAX(), "categorical"),
