@@ -44,8 +44,8 @@ class ARM:
     :math:`b^{(2)}`). Costs may be batched (``(2 N, *batch_shape[:k])``): each cost is credited
     only to the logits of its own batch slice.
 
-    Bernoulli only: the categorical extension (ARSM, Yin et al. 2019) needs up to ``K (K-1)/2``
-    evaluations per variable and is not implemented; use :class:`IndeCateR` or RLOO there.
+    Bernoulli only: its categorical extension is :class:`~reparam.estimators.arsm.ARSM`
+    (``1 + K (K-1)/2`` evaluations per draw); see also :class:`~reparam.estimators.carms.CARMS`.
 
     Reference: Yin & Zhou, "ARM: Augment-REINFORCE-Merge Gradient for Stochastic Binary
     Networks", ICLR 2019.

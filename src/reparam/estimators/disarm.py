@@ -39,8 +39,9 @@ class DisARM:
     ``0..N-1`` are :math:`b`, rows ``N..2N-1`` are :math:`\tilde b`). The surrogate's value is
     the mean of the ``2 N`` costs; batched costs are credited to their own batch slice.
 
-    Bernoulli only (the paper is about binary variables; its categorical follow-up is not
-    implemented): use :class:`IndeCateR` or RLOO for categorical variables.
+    Bernoulli only (the paper is about binary variables): for categorical variables use
+    :class:`~reparam.estimators.carms.CARMS`, :class:`~reparam.estimators.arsm.ARSM`,
+    :class:`IndeCateR` or RLOO.
 
     Reference: Dong, Mnih & Tucker, "DisARM: An Antithetic Gradient Estimator for Binary Latent
     Variables", NeurIPS 2020.
