@@ -113,6 +113,8 @@ ESTIMATORS: dict[str, Callable[[], Callable[..., Tensor]]] = {
     "MeasureValued": rp.MeasureValued,
     "ARM": rp.ARM,
     "DisARM": rp.DisARM,
+    "ARMS": rp.ARMS,
+    "DoubleCV": rp.DoubleCV,
     "REBAR": rp.REBAR,
     "RELAX": rp.RELAX,
     "VIMCO": rp.VIMCO,
