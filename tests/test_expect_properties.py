@@ -259,13 +259,6 @@ def test_the_fuzzer_can_fail() -> None:
         del ESTIMATORS["nan"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ZeroDivisionError, RuntimeError),
-    reason="known defect (reported, src/reparam/estimators/base.py _empty_log_prob): with argument "
-    "validation off, as after any torch.compile, torch builds a size-0 MultivariateNormal and its "
-    "log_prob divides by zero; VIMCO on a size-0 Independent(Bernoulli) fails in a reshape",
-)
 @pytest.mark.parametrize(
     ("family", "estimator"),
     [
@@ -275,8 +268,9 @@ def test_the_fuzzer_can_fail() -> None:
     ],
 )
 def test_empty_batch_without_validation(family: str, estimator: str) -> None:
-    """Size-0 batches with validation off must also end finite or refused (strict xfail: this
-    test starts passing, and so fails as XPASS, once the defect is fixed; then drop the mark)."""
+    """Size-0 batches with validation off (as after any torch.compile) also end finite or
+    refused: torch's MultivariateNormal.log_prob divides by the batch size there, and
+    Independent.log_prob reshapes with -1, so empty log-densities never go through them."""
     Distribution.set_default_validate_args(False)
     fam = next(f for f in FAMILIES if f.name == family)
     run_case(Case(fam, estimator, (0,), 0, "square", torch.float64, 2, 1.0))

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, Independent
+from torch.distributions import Distribution
 
 CostFn = Callable[[Tensor], Tensor]
 
@@ -191,13 +191,29 @@ def log_prob_of_own_samples(q: Distribution, z: Tensor) -> Tensor:
 
 
 def _empty_log_prob(q: Distribution, z: Tensor) -> Tensor:
-    """``q.log_prob(z)`` for empty ``z``, summing ``Independent``'s reinterpreted dims with
-    ``sum`` (torch reshapes with ``-1``, which an empty tensor cannot take)."""
-    if isinstance(q, Independent):
-        inner = _empty_log_prob(q.base_dist, z)
-        dims = q.reinterpreted_batch_ndims
-        return inner.sum(dim=tuple(range(-dims, 0))) if dims else inner
-    return q.log_prob(z)
+    """``q.log_prob(z)`` for empty ``z``: an empty tensor shaped like the samples less the event
+    dims, joined to the graph of ``q``'s parameters (so their gradient is an empty/zero one).
+
+    torch's own ``log_prob`` is not asked: on empty batches some of its implementations fail
+    (``Independent`` reshapes with ``-1``; ``MultivariateNormal`` divides by the batch size when
+    argument validation is off)."""
+    shape = z.shape[: z.dim() - len(q.event_shape)]
+    dtype = z.dtype if z.is_floating_point() else torch.get_default_dtype()
+    out = z.new_zeros(shape, dtype=dtype)
+    for parameter in _tensors_of(q):
+        out = out + parameter.sum().to(dtype) * 0.0
+    return out
+
+
+def _tensors_of(q: Distribution) -> list[Tensor]:
+    """The tensors ``q`` (and the distributions it wraps) hold that carry a gradient."""
+    found: list[Tensor] = []
+    for value in vars(q).values():
+        if isinstance(value, Tensor) and value.requires_grad:
+            found.append(value)
+        elif isinstance(value, Distribution):
+            found += _tensors_of(value)
+    return found
 
 
 def refuse_create_graph(estimator: str) -> None:
@@ -222,6 +238,8 @@ def creating_graph(grad: Tensor) -> bool:
     are active around it: one is a first derivative, two or more (``grad(grad(f))``,
     ``jacrev(grad(f))``, ``jvp`` over ``grad``) a higher one. ``vmap`` does not count.
     """
+    if torch.compiler.is_compiling():  # dynamo cannot trace the interpreter stack
+        return torch.is_grad_enabled() and not torch._C._functorch.is_functorch_wrapped_tensor(grad)
     stack = torch._C._functorch.get_interpreter_stack()
     if stack:
         kinds = (torch._C._functorch.TransformType.Grad, torch._C._functorch.TransformType.Jvp)

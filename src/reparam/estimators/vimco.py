@@ -15,6 +15,7 @@ from reparam.estimators.base import (
     evaluate,
     finite_log_prob,
     first_order_only,
+    log_prob_of_own_samples,
     zero_value,
 )
 
@@ -61,7 +62,7 @@ class VIMCO:
         with torch.no_grad():
             z = q.sample((k,))
         log_w = evaluate(f, z, q, k)
-        log_q = credit_log_prob(q.log_prob(z), log_w)
+        log_q = credit_log_prob(log_prob_of_own_samples(q, z), log_w)
         bound = torch.logsumexp(log_w, 0) - math.log(k)
         with torch.no_grad():
             lw = log_w.detach()
