@@ -8,6 +8,11 @@ posterior :math:`q(b \mid x) = \prod_i \mathrm{Bernoulli}(\sigma(\mathrm{enc}(x)
 * ``"nonlinear"``: encoder ``784 -> 200 -> 200 -> 200`` with LeakyReLU(0.3) between layers,
   decoder mirrored ``200 -> 200 -> 200 -> 784``.
 
+With ``categories=C >= 2`` the latents are categorical instead: ``latent`` one-hot variables of
+``C`` classes each (the ``20 x 10`` categorical VAE of Jang et al. 2017 and the ARSM/CARMS
+papers), :math:`q(b \mid x) = \prod_i \mathrm{OneHotCategorical}(\mathrm{enc}(x)_i)`, a learned
+categorical prior, and the decoder reading the ``latent * C`` one-hot code.
+
 The encoder sees the data minus the training mean, and the decoder's output bias starts at the
 logit of the training mean (as in the DisARM reference code's setup). The ELBO is
 
@@ -35,7 +40,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Bernoulli
+from torch.distributions import Bernoulli, OneHotCategorical
 
 from reparam.estimators.base import Estimator
 from reparam.estimators.vimco import VIMCO
@@ -50,12 +55,20 @@ class DiscreteVAEConfig:
     latent: int = 200
     hidden: int = 200
     data_dim: int = 784
+    categories: int = 0  # 0: Bernoulli latents; C >= 2: one-hot categorical latents of C classes
 
     def validate(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}.")
         if self.latent < 1 or self.hidden < 1 or self.data_dim < 1:
             raise ValueError(f"latent, hidden and data_dim must be >= 1, got {self}.")
+        if self.categories == 1 or self.categories < 0:
+            raise ValueError(f"categories must be 0 (Bernoulli latents) or >= 2, got {self.categories}.")
+
+    @property
+    def code_dim(self) -> int:
+        """Width of the encoder's output and the decoder's input."""
+        return self.latent * self.categories if self.categories else self.latent
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -75,12 +88,13 @@ class DiscreteVAE(nn.Module):
         config = config or DiscreteVAEConfig()
         config.validate()
         self.config = config
-        d, h, z = config.data_dim, config.hidden, config.latent
+        d, h, z = config.data_dim, config.hidden, config.code_dim
         if config.arch == "linear":
             self.encoder, self.decoder = _mlp([d, z]), _mlp([z, d])
         else:
             self.encoder, self.decoder = _mlp([d, h, h, z]), _mlp([z, h, h, d])
-        self.prior_logits = nn.Parameter(torch.zeros(z))
+        prior_shape = (config.latent, config.categories) if config.categories else (z,)
+        self.prior_logits = nn.Parameter(torch.zeros(prior_shape))
         mean = torch.full((d,), 0.5) if train_mean is None else train_mean.detach().float().reshape(d)
         self.input_mean: Tensor
         self.register_buffer("input_mean", mean.clone())
@@ -89,18 +103,27 @@ class DiscreteVAE(nn.Module):
             assert isinstance(last, nn.Linear)
             last.bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
 
-    def posterior(self, x: Tensor) -> Bernoulli:
-        """:math:`q(b \\mid x)`, batch shape ``(batch, latent)``."""
+    def posterior(self, x: Tensor) -> Bernoulli | OneHotCategorical:
+        """:math:`q(b \\mid x)`, batch shape ``(batch, latent)`` (categorical: event ``(C,)``)."""
         # logits need no validation (any real is valid; validating reads a value on the host)
-        return Bernoulli(logits=self.encoder(x - self.input_mean), validate_args=False)
+        logits = self.encoder(x - self.input_mean)
+        c = self.config.categories
+        if c:
+            return OneHotCategorical(logits=logits.unflatten(-1, (-1, c)), validate_args=False)
+        return Bernoulli(logits=logits, validate_args=False)
 
     def log_prior(self, b: Tensor) -> Tensor:
         """:math:`\\log p(b)` summed over latents; ``b`` may be relaxed (values in [0, 1])."""
         theta = self.prior_logits
+        if self.config.categories:
+            return (b * F.log_softmax(theta, -1)).sum((-2, -1))
         return (b * F.logsigmoid(theta) + (1 - b) * F.logsigmoid(-theta)).sum(-1)
 
     def log_likelihood(self, x: Tensor, b: Tensor) -> Tensor:
-        """:math:`\\log p(x \\mid b)` summed over pixels; ``b`` shaped ``(..., batch, latent)``."""
+        """:math:`\\log p(x \\mid b)` summed over pixels; ``b`` shaped ``(..., batch, latent)``
+        (categorical: ``(..., batch, latent, C)``)."""
+        if self.config.categories:
+            b = b.flatten(-2)
         logits: Tensor = self.decoder(b)
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
@@ -122,7 +145,7 @@ class DiscreteVAE(nn.Module):
         return self.loss_given_posterior(x, self.posterior(x), estimator, num_samples)
 
     def loss_given_posterior(
-        self, x: Tensor, q: Bernoulli, estimator: Estimator, num_samples: int = 1
+        self, x: Tensor, q: Bernoulli | OneHotCategorical, estimator: Estimator, num_samples: int = 1
     ) -> tuple[Tensor, Tensor]:
         """:meth:`loss` with the posterior ``q`` given (e.g. logits as leaves, for diagnostics)."""
         if isinstance(estimator, VIMCO):

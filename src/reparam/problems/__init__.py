@@ -4,6 +4,7 @@ from reparam.problems import (
     classic,  # noqa: F401
     continuous,  # noqa: F401
     discrete,  # noqa: F401
+    discrete_vae_benchmark,  # noqa: F401
     logistic_regression,  # noqa: F401
     policy,  # noqa: F401
     vae,  # noqa: F401

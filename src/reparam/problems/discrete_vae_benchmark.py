@@ -1,0 +1,345 @@
+r"""``reparam compare --problem discrete-vae-benchmark``: every discrete gradient estimator in the
+registry trained on the discrete VAEs of the ARM / DisARM / ARMS / CARMS papers.
+
+Models (:class:`~reparam.models.discrete_vae.DiscreteVAE`): the Bernoulli VAE with 200 latents,
+``linear`` and ``nonlinear`` (Yin & Zhou 2019; Dong, Mnih & Tucker 2020), and a categorical VAE
+with 20 latents of 10 classes (Jang, Gu & Poole 2017; Dimitriev & Zhou 2021), on static binarized
+MNIST (``-O data=PATH``, keys train/valid/test) or, for tests, synthetic binary data
+(``-O data=synthetic``).
+
+Equal cost. ``budget=evals`` (the default) gives every estimator the same number of evaluations
+of :math:`f` per data point and step, ``evals`` (default 4): ``num_samples`` is the largest with
+``estimator.evaluations(q, n) <= evals`` (at least the estimator's minimum; ARM and DisARM spend
+2 per sample, REBAR and RELAX 3, RLOO / VIMCO / ARMS 1). An estimator whose minimum exceeds
+``max_ratio * evals`` (IndeCateR: one evaluation per latent and class) is reported and skipped.
+``budget=time`` trains each run for ``seconds`` of wall clock instead of ``steps`` steps, with the
+same ``num_samples``.
+
+Measured per model, estimator and seed (``seeds``, default 3; mean and spread are over seeds):
+the test ELBO (analytic entropy, 10 samples per test point), the encoder-gradient variance on a
+fixed training batch at ``checkpoints`` points along training (mean over encoder parameters of the
+variance of one estimate, ``repeats`` draws; the quantity the ARM/DisARM papers plot), and the time
+per training step. The published orderings are printed as checks: DisARM < ARM in variance
+(Dong et al. 2020), ARMS < DisARM (Dimitriev & Zhou 2021), and RLOO competitive with DisARM at
+equal evaluations (Dong et al. 2020; Richter et al. 2020).
+
+Options (``-O name=value``): ``steps`` (200), ``seconds`` (budget=time only, 10), ``budget``
+(``evals`` | ``time``), ``evals`` (4), ``seeds`` (3), ``models`` (comma list of
+``bernoulli-linear,bernoulli-nonlinear,categorical``), ``data`` (``/work/shared/data/binarized_mnist.npz``
+or ``synthetic``), ``batch`` (50), ``lr`` (1e-3), ``checkpoints`` (3), ``repeats`` (10),
+``eval_size`` (500), ``train_size`` (all), ``max_ratio`` (10). ``--estimators a,b`` restricts the
+estimators.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from reparam._optional import require
+from reparam.data import Splits, binarized_mnist
+from reparam.estimators.base import evaluations
+from reparam.estimators.registry import ESTIMATORS, make_estimator
+from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig, encoder_gradient_variance
+from reparam.problems.base import CompareRequest, register_runner
+
+#: Unbiased estimators first, then the biased relaxations; those absent from the registry are skipped.
+UNBIASED = (
+    "reinforce-loo", "vimco", "arm", "disarm", "arms", "double-cv", "rebar", "relax", "indecater",
+    "unordered-set", "carms", "arsm",
+)  # fmt: skip
+BIASED = ("gumbel-softmax", "gumbel-st", "straight-through", "gumbel-decoupled", "decoupled-st")
+
+MODELS: dict[str, DiscreteVAEConfig] = {
+    "bernoulli-linear": DiscreteVAEConfig(arch="linear", latent=200),
+    "bernoulli-nonlinear": DiscreteVAEConfig(arch="nonlinear", latent=200),
+    "categorical": DiscreteVAEConfig(arch="nonlinear", latent=20, categories=10),
+}
+DEFAULT_DATA = "/work/shared/data/binarized_mnist.npz"
+
+
+@dataclass(frozen=True)
+class Settings:
+    steps: int = 200
+    seconds: float = 10.0
+    budget: str = "evals"
+    evals: int = 4
+    seeds: int = 3
+    models: tuple[str, ...] = tuple(MODELS)
+    data: str = DEFAULT_DATA
+    batch: int = 50
+    lr: float = 1e-3
+    checkpoints: int = 3
+    repeats: int = 10
+    eval_size: int = 500
+    train_size: int = 0
+    max_ratio: float = 10.0
+
+    @classmethod
+    def parse(cls, options: dict[str, object]) -> Settings:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown discrete-vae-benchmark options {unknown}; known: {sorted(known)} "
+                "(e.g. -O steps=200 -O seeds=3 -O budget=time -O seconds=10)."
+            )
+        values: dict[str, object] = {}
+        for name, raw in options.items():
+            default = cls.__dataclass_fields__[name].default
+            if name == "models":
+                values[name] = tuple(m for m in str(raw).split(",") if m)
+            else:
+                values[name] = type(default)(raw)  # type: ignore[call-arg]
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.budget not in ("evals", "time"):
+            raise ValueError(f"budget must be 'evals' or 'time', got {self.budget!r}.")
+        bad = [m for m in self.models if m not in MODELS]
+        if bad or not self.models:
+            raise ValueError(f"models: unknown {bad}; choose from {', '.join(MODELS)}.")
+        for name in ("steps", "evals", "seeds", "batch", "checkpoints", "repeats", "eval_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if not (self.seconds > 0 and self.lr > 0 and self.max_ratio >= 1):
+            raise ValueError("seconds and lr must be > 0 and max_ratio >= 1.")
+
+
+@dataclass
+class Run:
+    """One training run: a model, an estimator, a seed."""
+
+    model: str
+    estimator: str
+    seed: int
+    num_samples: int
+    evals: int
+    steps: int = 0
+    test_elbo: float = math.nan
+    variances: list[float] = field(default_factory=list)
+    seconds_per_step: float = math.nan
+    note: str = ""
+
+
+def synthetic(rows: int = 600, dim: int = 784, seed: int = 0) -> Splits:
+    """Binary data with structure (a few random prototypes with flipped pixels), for tests."""
+    g = torch.Generator().manual_seed(seed)
+    prototypes = (torch.rand(5, dim, generator=g) < 0.3).float()
+    x = prototypes[torch.randint(5, (rows,), generator=g)]
+    flip = torch.rand(rows, dim, generator=g) < 0.05
+    x = torch.where(flip, 1 - x, x)
+    n = rows // 3
+    return Splits("synthetic", x[n:], x[:0], x[:n])
+
+
+def _num_samples(estimator: object, q: torch.distributions.Distribution, budget: int) -> tuple[int, int]:
+    """Largest ``n`` (at least the estimator's minimum) with ``evaluations(n) <= budget``."""
+    n = max(1, int(getattr(estimator, "min_samples", 1)))
+    while evaluations(estimator, q, n + 1) <= budget:
+        n += 1
+    return n, evaluations(estimator, q, n)
+
+
+def train_one(model_name: str, estimator_name: str, seed: int, splits: Splits, s: Settings) -> Run:
+    """Train one model with one estimator; measure variance along training, test ELBO, time."""
+    torch.manual_seed(seed)
+    x_train = splits.x_train if s.train_size < 1 else splits.x_train[: s.train_size]
+    x_test = splits.x_test[: s.eval_size]
+    config = MODELS[model_name]
+    config = DiscreteVAEConfig(config.arch, config.latent, config.hidden, x_train.shape[1], config.categories)
+    model = DiscreteVAE(config, x_train.mean(0))
+    estimator = make_estimator(estimator_name)
+    fixed = x_train[torch.randperm(len(x_train))[: s.batch]]
+    try:
+        n, evals = _num_samples(estimator, model.posterior(fixed[:1]), s.evals)
+    except (TypeError, ValueError) as error:
+        return Run(model_name, estimator_name, seed, 0, 0, note=f"n/a: {str(error).splitlines()[0][:90]}")
+    run = Run(model_name, estimator_name, seed, n, evals)
+    if evals > s.max_ratio * s.evals:
+        run.note = f"skipped: needs {evals} evaluations per step (budget {s.evals})"
+        return run
+    modules = nn.ModuleList([model])
+    if isinstance(estimator, nn.Module):  # REBAR / RELAX: their own parameters
+        modules.append(estimator)
+    optimizer = torch.optim.Adam(modules.parameters(), lr=s.lr)
+    try:
+        model.loss(fixed[:2], estimator, n)
+    except (TypeError, ValueError) as error:
+        run.note = f"n/a: {str(error).splitlines()[0][:90]}"
+        return run
+    total = s.steps if s.budget == "evals" else None
+    marks = {round(s.steps * k / s.checkpoints) for k in range(s.checkpoints + 1)}
+    train_time, step = 0.0, 0
+    next_mark = 0.0
+    while True:
+        timed_out = total is None and train_time >= s.seconds
+        due = (step in marks) if total is not None else (train_time >= next_mark or timed_out)
+        if due:
+            run.variances.append(encoder_gradient_variance(model, fixed, estimator, n, s.repeats))
+            next_mark += s.seconds / s.checkpoints
+        if (total is not None and step >= total) or timed_out:
+            break
+        rows = torch.randint(len(x_train), (s.batch,))
+        started = time.perf_counter()
+        loss, _ = model.loss(x_train[rows], estimator, n)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        train_time += time.perf_counter() - started
+        step += 1
+    run.steps = step
+    run.seconds_per_step = train_time / max(step, 1)
+    with torch.no_grad():
+        run.test_elbo = float(model.elbo(x_test, num_samples=10).mean())
+    return run
+
+
+def estimator_names(requested: tuple[str, ...] | None) -> list[str]:
+    if requested:
+        unknown = [e for e in requested if e not in ESTIMATORS]
+        if unknown:
+            raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(sorted(ESTIMATORS))}.")
+        return list(requested)
+    return [e for e in (*UNBIASED, *BIASED) if e in ESTIMATORS]
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+@dataclass
+class Summary:
+    model: str
+    estimator: str
+    num_samples: int
+    evals: int
+    steps: float
+    elbo: tuple[float, float]
+    variance: tuple[float, float]  # at the last checkpoint
+    variance_curve: list[float]  # mean over seeds at each checkpoint
+    ms_per_step: tuple[float, float]
+    note: str
+
+
+def summarise(runs: list[Run]) -> list[Summary]:
+    out = []
+    keys = list(dict.fromkeys((r.model, r.estimator) for r in runs))
+    for model, est in keys:
+        group = [r for r in runs if (r.model, r.estimator) == (model, est)]
+        first = group[0]
+        curves = [r.variances for r in group if r.variances]
+        length = min((len(c) for c in curves), default=0)
+        curve = [statistics.fmean(c[i] for c in curves) for i in range(length)]
+        out.append(
+            Summary(
+                model, est, first.num_samples, first.evals,
+                statistics.fmean(r.steps for r in group),
+                _spread([r.test_elbo for r in group]),
+                _spread([c[length - 1] for c in curves] if length else []),
+                curve,
+                _spread([1000 * r.seconds_per_step for r in group]),
+                first.note,
+            )
+        )  # fmt: skip
+    return out
+
+
+ORDERINGS = (("disarm", "arm", "Dong et al. 2020"), ("arms", "disarm", "Dimitriev & Zhou 2021"))
+
+
+def findings(summaries: list[Summary]) -> list[tuple[str, bool]]:
+    """The published orderings, per model where both estimators ran, with the numbers."""
+    claims: list[tuple[str, bool]] = []
+    by = {(s.model, s.estimator): s for s in summaries if not s.note}
+    for model in dict.fromkeys(s.model for s in summaries):
+        for low, high, source in ORDERINGS:
+            if (model, low) in by and (model, high) in by:
+                a, b = by[(model, low)].variance[0], by[(model, high)].variance[0]
+                text = f"{model}: {low} variance {a:.3g} < {high} variance {b:.3g} ({source})"
+                claims.append((text, a < b))
+        if (model, "reinforce-loo") in by and (model, "disarm") in by:
+            r, d = by[(model, "reinforce-loo")].elbo, by[(model, "disarm")].elbo
+            margin = 2 * max(r[1], d[1], 0.5)
+            claims.append(
+                (
+                    f"{model}: RLOO test ELBO {r[0]:.2f} within {margin:.2f} of (or above) DisARM {d[0]:.2f} "
+                    "at equal evaluations (Dong et al. 2020)",
+                    r[0] >= d[0] - margin,
+                )
+            )
+    return claims
+
+
+def to_markdown(summaries: list[Summary], settings: Settings) -> str:
+    budget = f"{settings.steps} steps" if settings.budget == "evals" else f"{settings.seconds:g} s per run"
+    lines = [
+        f"budget: {settings.budget} ({budget}), {settings.evals} evaluations of f per data point and step, "
+        f"{settings.seeds} seeds (mean ± sd), batch {settings.batch}",
+        "",
+        "| model | estimator | n | evals | steps | test ELBO | encoder grad variance (last) | "
+        "variance along training | ms / step | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        if s.note:
+            lines.append(f"| {s.model} | {s.estimator} | {s.num_samples} | {s.evals} | | | | | | {s.note} |")
+            continue
+        curve = ", ".join(f"{v:.2g}" for v in s.variance_curve)
+        lines.append(
+            f"| {s.model} | {s.estimator} | {s.num_samples} | {s.evals} | {s.steps:.0f} | "
+            f"{s.elbo[0]:.2f} ± {s.elbo[1]:.2f} | {s.variance[0]:.3g} ± {s.variance[1]:.2g} | {curve} | "
+            f"{s.ms_per_step[0]:.1f} ± {s.ms_per_step[1]:.1f} | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_benchmark(settings: Settings, estimators: list[str], splits: Splits | None = None) -> list[Run]:
+    if splits is None:
+        splits = synthetic() if settings.data == "synthetic" else binarized_mnist(settings.data)
+    runs = []
+    for model in settings.models:
+        for name in estimators:
+            for seed in range(settings.seeds):
+                run = train_one(model, name, seed, splits, settings)
+                runs.append(run)
+                if run.note:  # not applicable / over budget: the same for every seed
+                    break
+    return runs
+
+
+@register_runner("discrete-vae-benchmark")
+def run(request: CompareRequest) -> None:
+    """Every discrete estimator on the Bernoulli (linear, nonlinear) and categorical MNIST VAEs,
+    at equal evaluations of f or equal wall clock; -O steps=, seconds=, budget=, seeds=, data=."""
+    require("rich", extra="cli", feature="the discrete-vae-benchmark runner")
+    from rich.console import Console
+
+    settings = Settings.parse(dict(request.options))
+    names = estimator_names(request.estimators)
+    torch.set_num_threads(1)
+    console = Console(width=max(Console().width, 160))
+    what = f"{len(names)} estimators x {len(settings.models)} models x {settings.seeds} seeds"
+    with console.status(f"[bold]discrete-vae-benchmark[/]: {what}"):
+        summaries = summarise(run_benchmark(settings, names))
+    table = to_markdown(summaries, settings)
+    console.print(table, markup=False, highlight=False)
+    claims = findings(summaries)
+    for text, held in claims:
+        console.print(f"{'holds' if held else 'DOES NOT HOLD'}: {text}", markup=False, highlight=False)
+    if request.out is not None:
+        request.out.mkdir(parents=True, exist_ok=True)
+        body = table + "\n" + "\n".join(f"* {'holds' if h else 'does NOT hold'}: {t}" for t, h in claims)
+        (request.out / "table.md").write_text(body + "\n")
+        console.print(f"wrote {Path(request.out) / 'table.md'}")
