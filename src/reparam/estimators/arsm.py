@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +23,6 @@ from reparam.estimators.discrete_support import (
 )
 
 
-@functools.lru_cache(maxsize=32)
 def _swaps(k: int) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
     """The ``1 + K (K - 1) / 2`` distinct swaps of ``K`` entries (the identity first) as index
     permutations, and ``table[c][j]``: which of them exchanges entries ``c`` and ``j``
