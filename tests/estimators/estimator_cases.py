@@ -44,6 +44,8 @@ CASES: dict[str, tuple[Callable[[], object], str]] = {
     "GumbelSoftmax(straight_through)": (lambda: rp.GumbelSoftmax(0.5, straight_through=True), "onehot"),
     "StraightThrough": (lambda: rp.StraightThrough(), "bernoulli"),
     "IndeCateR": (lambda: rp.IndeCateR(), "categorical"),
+    "ARSM": (lambda: rp.ARSM(), "categorical"),
+    "CARMS": (lambda: rp.CARMS(), "onehot"),
     "ScoreFunction(LeaveOneOut)-categorical": (lambda: rp.ScoreFunction(LeaveOneOut()), "categorical"),
 }
 
