@@ -5,6 +5,9 @@
   torch has none.
 * :class:`Gamma`, :class:`Beta`, :class:`Dirichlet`, :class:`Chi2`, :class:`StudentT`,
   :class:`InverseGamma`: torch's classes with gradients accurate for concentrations 1e-4..1e4.
+* :class:`HardConcrete`, :class:`GaussianGate`: stochastic gates for L0 regularisation;
+  :class:`RelaxedTopK`: relaxed k-subsets; :class:`InvertibleGaussian`: softmax++ relaxation.
+* :mod:`reparam.distributions.kl`: closed-form KLs for VonMises, TruncatedNormal, InvertibleGaussian.
 """
 
 from reparam.distributions import kl  # noqa: F401  (registers the closed-form KLs)
