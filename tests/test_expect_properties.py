@@ -122,6 +122,9 @@ ESTIMATORS: dict[str, Callable[[], Callable[..., Tensor]]] = {
     "GumbelSoftmax": lambda: rp.GumbelSoftmax(temperature=0.5),
     "StraightThrough": rp.StraightThrough,
     "IndeCateR": rp.IndeCateR,
+    "ARSM": rp.ARSM,
+    "CARMS": rp.CARMS,
+    "UnorderedSet": rp.UnorderedSet,
 }
 
 ALLOWED = (TypeError, ValueError)
