@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import torch
 from torch import Tensor
-from torch.distributions import Bernoulli, Distribution, Independent, Normal
+from torch.distributions import Bernoulli, Distribution, Independent, Normal, OneHotCategorical
 
 import reparam as rp
 from reparam.estimators.base import first_order_only
@@ -17,6 +17,10 @@ from reparam.estimators.base import first_order_only
 FIRST_ORDER_ONLY: dict[str, tuple[Callable[[], object], Callable[[Tensor], Distribution], int]] = {
     "ARM()": (rp.ARM, lambda t: Independent(Bernoulli(logits=t), 1), 2),
     "DisARM()": (rp.DisARM, lambda t: Independent(Bernoulli(logits=t), 1), 2),
+    "ARMS()": (rp.ARMS, lambda t: Independent(Bernoulli(logits=t), 1), 3),
+    "DoubleCV()": (rp.DoubleCV, lambda t: Independent(Bernoulli(logits=t), 1), 3),
+    "CARMS()": (rp.CARMS, lambda t: OneHotCategorical(logits=t), 3),
+    "ARSM()": (rp.ARSM, lambda t: OneHotCategorical(logits=t), 2),
     "REBAR()": (rp.REBAR, lambda t: Independent(Bernoulli(logits=t), 1), 2),
     "RELAX()": (rp.RELAX, lambda t: Independent(Bernoulli(logits=t), 1), 2),
     "VIMCO()": (rp.VIMCO, lambda t: Independent(Bernoulli(logits=t), 1), 3),
