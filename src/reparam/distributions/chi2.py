@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.distributions import Chi2 as _TorchChi2
 
 from reparam.distributions._checks import check_positive_finite, validation_enabled
-from reparam.distributions.gamma import gamma_rsample
+from reparam.distributions.gamma import gamma_rsample, log_space_hint
 
 _Shape = torch.Size | tuple[int, ...]
 
@@ -24,14 +24,16 @@ class Chi2(_TorchChi2):
         if validation_enabled(validate_args):
             check_positive_finite(type(self).__name__, df=df)
         super().__init__(df, validate_args=validate_args)
+        self._log_space = log_space_hint(0.5 * df) if isinstance(df, (int, float)) else None
 
     def expand(self, batch_shape: _Shape, _instance: Chi2 | None = None) -> Chi2:
         new = self._get_checked_instance(Chi2, _instance)
+        new._log_space = getattr(self, "_log_space", None)
         return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
-        return gamma_rsample(self.concentration, self.rate, shape)
+        return gamma_rsample(self.concentration, self.rate, shape, getattr(self, "_log_space", None))
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():

@@ -10,12 +10,20 @@ from torch.distributions import Gamma as _TorchGamma
 
 from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions._gamma_grad import GammaSampleGrad
-from reparam.distributions._gamma_sampler import log_standard_gamma, needs_log_space, standard_gamma
+from reparam.distributions._gamma_sampler import log_standard_gamma, standard_gamma
 
 _Shape = torch.Size | tuple[int, ...]
 
 
-def gamma_rsample(concentration: Tensor, rate: Tensor, shape: torch.Size) -> Tensor:
+def log_space_hint(concentration: Tensor | float) -> bool | None:
+    """Whether draws must go through log space (some concentration below 1), when that is known
+    without reading a tensor: for a Python number; ``None`` for a tensor."""
+    return float(concentration) < 1.0 if isinstance(concentration, (int, float)) else None
+
+
+def gamma_rsample(
+    concentration: Tensor, rate: Tensor, shape: torch.Size, log_space: bool | None = None
+) -> Tensor:
     r"""``z ~ Gamma(concentration, rate)`` shaped ``shape`` carrying accurate implicit gradients.
 
     ``x = z * rate ~ Gamma(alpha, 1)`` is drawn by the vectorised Marsaglia-Tsang sampler
@@ -23,15 +31,17 @@ def gamma_rsample(concentration: Tensor, rate: Tensor, shape: torch.Size) -> Ten
     (dx/dalpha) / rate`` with ``dx/dalpha`` from
     :func:`reparam.distributions._gamma_grad.standard_gamma_grad` (computed only in backward, see
     :class:`reparam.distributions._gamma_grad.GammaSampleGrad`), and ``dz/drate = -z/rate``.
-    Where some ``alpha < 1``, ``z = exp(log x - log rate)`` from the log-space draw, so a
-    tiny concentration with a large rate keeps every ``z`` that is representable (dividing an
-    underflowed ``x`` by the rate gave exact zeros). ``z`` is clamped at the dtype's smallest
+    Unless ``log_space`` is ``False`` (every ``alpha >= 1``, known from Python numbers:
+    :func:`log_space_hint`), ``z = exp(log x - log rate)`` from the log-space draw, so a tiny
+    concentration with a large rate keeps every ``z`` that is representable (dividing an
+    underflowed ``x`` by the rate gave exact zeros); deciding it from tensor values would read
+    them back to the host. ``z`` is clamped at the dtype's smallest
     normal number (as torch does), so it never leaves the support; NaN where ``concentration``
     or ``rate`` is not positive and finite.
     """
     with torch.no_grad():
         alpha = concentration.detach()
-        log_space = needs_log_space(alpha)
+        log_space = True if log_space is None else log_space
         x = log_standard_gamma(alpha, shape) if log_space else standard_gamma(alpha, shape, False)
     # Rate-shaped work only: NaN where the rate is invalid (gradient kept where it is valid).
     rate = torch.where((rate > 0) & (rate < math.inf), rate, torch.full_like(rate, math.nan))
@@ -69,14 +79,16 @@ class Gamma(_TorchGamma):
         if validation_enabled(validate_args):
             check_positive_finite(type(self).__name__, concentration=concentration, rate=rate)
         super().__init__(concentration, rate, validate_args=validate_args)
+        self._log_space = log_space_hint(concentration)
 
     def expand(self, batch_shape: _Shape, _instance: Gamma | None = None) -> Gamma:
         new = self._get_checked_instance(Gamma, _instance)
+        new._log_space = getattr(self, "_log_space", None)
         return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
-        return gamma_rsample(self.concentration, self.rate, shape)
+        return gamma_rsample(self.concentration, self.rate, shape, getattr(self, "_log_space", None))
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
