@@ -94,6 +94,22 @@ RUNNER_OPTIONS: dict[str, tuple[ProblemOption, ...]] = {
         ProblemOption("steps", "int", 3000, "training steps"),
         ProblemOption("repeats", "int", "min(--repeats, 200)", "estimates per point"),
     ),
+    "discrete-vae-benchmark": (
+        ProblemOption("steps", "int", 200, "training steps per run (budget=evals)"),
+        ProblemOption("budget", "str", "evals", "evals: equal evaluations of f; time: equal seconds"),
+        ProblemOption("seconds", "float", 10.0, "seconds of training per run (budget=time)"),
+        ProblemOption("evals", "int", 4, "evaluations of f per data point and step"),
+        ProblemOption("seeds", "int", 3, "seeds per model and estimator"),
+        ProblemOption("models", "str", "bernoulli-linear,bernoulli-nonlinear,categorical", "comma list"),
+        ProblemOption("data", "str", "/work/shared/data/binarized_mnist.npz", "the .npz, or synthetic"),
+        ProblemOption("batch", "int", 50, "minibatch size"),
+        ProblemOption("lr", "float", 1e-3, "Adam learning rate"),
+        ProblemOption("checkpoints", "int", 3, "gradient-variance measurements along training"),
+        ProblemOption("repeats", "int", 10, "gradient draws per variance measurement"),
+        ProblemOption("eval_size", "int", 500, "test rows for the test ELBO"),
+        ProblemOption("train_size", "int", 0, "training rows (0: all)"),
+        ProblemOption("max_ratio", "float", 10.0, "skip estimators needing more than this x evals"),
+    ),
 }
 
 
