@@ -119,6 +119,8 @@ class GammaSampleGrad(torch.autograd.Function):
     function of the sample itself, :class:`_GammaSpec`); third derivatives raise an error.
     """
 
+    generate_vmap_rule = True  # torch.func.vmap: no host reads, fixed shapes (a test covers it)
+
     @staticmethod
     def forward(alpha: Tensor, sample: Tensor, log_space: bool) -> Tensor:
         return sample.view_as(sample)

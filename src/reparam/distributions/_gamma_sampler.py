@@ -93,7 +93,7 @@ def _cube_root_draws(alpha: Tensor, shape: torch.Size) -> Tensor:
     slot = torch.where(rejected & (position < budget), position, budget)
     every = torch.arange(n, device=alpha.device)
     # element ``n`` is a spare one: unused pool slots point at it
-    index = torch.full((budget + 1,), n, dtype=torch.long, device=alpha.device).scatter_(0, slot, every)
+    index = torch.full((budget + 1,), n, dtype=torch.long, device=alpha.device).scatter(0, slot, every)
     index = index[:budget]
     flat_alpha = alpha.expand(shape).reshape(-1)
     pooled = torch.cat([flat_alpha, flat_alpha.new_ones(1)]).index_select(0, index)

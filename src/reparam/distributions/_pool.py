@@ -50,7 +50,7 @@ def pool_index(mask: Tensor, size: int) -> Tensor:
     slot = torch.where(torch.logical_and(flat, position < size), position, size)
     every = torch.arange(n, device=flat.device)
     index = torch.full((size + 1,), n, dtype=torch.long, device=flat.device)
-    return index.scatter_(0, slot, every)[:size]
+    return index.scatter(0, slot, every)[:size]  # out of place: vmap-safe
 
 
 def gather(values: Tensor, index: Tensor, spare: float) -> Tensor:

@@ -356,6 +356,8 @@ class PathwiseSpec:
 class _Refuse(torch.autograd.Function):
     """Identity on ``value``, attached to ``deps``; differentiating it raises (third order)."""
 
+    generate_vmap_rule = True  # torch.func.vmap: forward and backward are plain torch ops
+
     @staticmethod
     def forward(value: Tensor, name: str, *deps: Tensor) -> Tensor:
         return value.view_as(value)
@@ -383,6 +385,8 @@ def refuse_further(value: Tensor, name: str, *deps: Tensor) -> Tensor:
 
 class _Derivative(torch.autograd.Function):
     """``g(z, theta)`` (float64) differentiable once: backward ``(dg/dz, dg/dtheta)`` from the spec."""
+
+    generate_vmap_rule = True  # torch.func.vmap: forward and backward are plain torch ops
 
     @staticmethod
     def forward(z: Tensor, theta: Tensor, spec: PathwiseSpec) -> Tensor:
@@ -423,6 +427,8 @@ class PathwiseSample(torch.autograd.Function):
     ``grad * spec.first(z, theta)``, evaluated only when a backward pass reaches it. The output is
     saved, so under ``create_graph`` the derivative is a function of ``z`` itself and second
     derivatives are exact; third ones raise (see module docstring)."""
+
+    generate_vmap_rule = True  # torch.func.vmap: forward and backward are plain torch ops
 
     @staticmethod
     def forward(theta: Tensor, z0: Tensor, spec: PathwiseSpec) -> Tensor:
