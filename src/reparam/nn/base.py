@@ -145,9 +145,12 @@ class BayesLayer(BayesianModule):
             prior_module.to(device=device, dtype=dtype)
         self.prior = prior_module
         self.posterior_mean = False
-        # (weight sample, bias sample, parameter versions) of the last forward, for priors whose
-        # Monte Carlo KL uses the layer's own sample; None when there is none
-        self._sample: tuple[Tensor, Tensor | None, tuple[int, ...]] | None = None
+        # (weight noise, bias noise, parameter versions) of the last forward, for priors whose
+        # Monte Carlo KL uses the layer's own sample ``mu + sigma * noise``; None when there is
+        # none. The noise (no graph) is kept rather than the sample, and the sample rebuilt from
+        # the current parameters, so that a compiled step needs no tensor from an earlier graph;
+        # versions are None when kept inside torch.compile (dynamo cannot read ``_version``).
+        self._sample: tuple[Tensor, Tensor | None, tuple[int, ...] | None] | None = None
         self.weight_mu = nn.Parameter(torch.empty(weight_shape, device=device, dtype=dtype))
         self.weight_rho = nn.Parameter(torch.empty(weight_shape, device=device, dtype=dtype))
         if bias:
@@ -228,22 +231,34 @@ class BayesLayer(BayesianModule):
         return tuple(p._version for p in params if p is not None)
 
     def __getstate__(self) -> dict[str, object]:
-        # the kept sample is a non-leaf tensor of a past step: never copied or pickled
+        # the kept noise belongs to a past forward pass: never copied or pickled
         state = dict(self.__dict__)
         state["_sample"] = None
         return state
 
-    def _keep_sample(self, weight: Tensor, bias: Tensor | None) -> None:
+    def _keep_sample(self, weight_noise: Tensor, bias_noise: Tensor | None) -> None:
+        """Keep the standard-normal noise of this forward's weight sample for the KL."""
         if self.prior.uses_weight_sample and torch.is_grad_enabled():
-            self._sample = (weight, bias, self._versions())
+            versions = None if torch.compiler.is_compiling() else self._versions()
+            self._sample = (weight_noise, bias_noise, versions)
 
     def _take_sample(self) -> tuple[Tensor | None, Tensor | None]:
-        """The last forward pass's sample, if it is still valid (drawn under autograd from the
-        current parameter values); consumed, so a second KL call draws afresh."""
+        """The last forward pass's sample ``mu + sigma * noise``, if it is still valid (drawn
+        under autograd from the current parameter values); consumed, so a second KL call draws
+        afresh. Under ``torch.compile`` the parameter versions cannot be read, so the check is
+        skipped there (in a compiled training step the forward and the KL see the same
+        parameters) and the kept noise is applied to the current parameters."""
         stored, self._sample = self._sample, None
-        if stored is None or stored[2] != self._versions() or not torch.is_grad_enabled():
+        if stored is None or not torch.is_grad_enabled():
             return None, None
-        return stored[0], stored[1]
+        weight_noise, bias_noise, versions = stored
+        if not torch.compiler.is_compiling() and versions is not None and versions != self._versions():
+            return None, None
+        weight = self.weight_mu + F.softplus(self.weight_rho) * weight_noise
+        bias = None
+        if bias_noise is not None and self.bias_mu is not None and self.bias_rho is not None:
+            bias = self.bias_mu + F.softplus(self.bias_rho) * bias_noise
+        return weight, bias
 
     # -- forward -------------------------------------------------------------------------------
     def _op(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -259,21 +274,23 @@ class BayesLayer(BayesianModule):
         w_sigma = F.softplus(self.weight_rho)
         b_sigma = None if self.bias_rho is None else F.softplus(self.bias_rho)
         if self._estimator == "reparam":
-            weight = self.weight_mu + w_sigma * torch.randn_like(w_sigma)
-            bias = None
+            w_noise = torch.randn_like(w_sigma)
+            weight = self.weight_mu + w_sigma * w_noise
+            bias = b_noise = None
             if self.bias_mu is not None and b_sigma is not None:
-                bias = self.bias_mu + b_sigma * torch.randn_like(b_sigma)
-            self._keep_sample(weight, bias)
+                b_noise = torch.randn_like(b_sigma)
+                bias = self.bias_mu + b_sigma * b_noise
+            self._keep_sample(w_noise, b_noise)
             return self._op(x, weight, bias)
         mean = self._op(x, self.weight_mu, self.bias_mu)
         if self._estimator == "local":
             var = self._op(x * x, w_sigma * w_sigma, None if b_sigma is None else b_sigma * b_sigma)
             return mean + torch.sqrt(var.clamp_min(_VARIANCE_FLOOR)) * torch.randn_like(mean)
-        delta_w = w_sigma * torch.randn_like(w_sigma)
-        delta_b = None if b_sigma is None else b_sigma * torch.randn_like(b_sigma)
-        if self.prior.uses_weight_sample:
-            bias_sample = None if self.bias_mu is None or delta_b is None else self.bias_mu + delta_b
-            self._keep_sample(self.weight_mu + delta_w, bias_sample)
+        w_noise = torch.randn_like(w_sigma)
+        b_noise = None if b_sigma is None else torch.randn_like(b_sigma)
+        delta_w = w_sigma * w_noise
+        delta_b = None if b_sigma is None or b_noise is None else b_sigma * b_noise
+        self._keep_sample(w_noise, b_noise)  # the sample is mu + delta, before the sign flips
         perturbation = self._op(x * random_sign(x), delta_w, delta_b)
         return mean + perturbation * random_sign(mean)
 

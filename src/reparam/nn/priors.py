@@ -199,9 +199,12 @@ def _map_tensors(obj: object, fn: Callable[[Tensor], Tensor], seen: set[int]) ->
             setattr(obj, name, type(value)(items))
 
 
-def _has_closed_form(posterior: type, prior: type) -> bool:
-    """Whether torch's KL registry has an entry for ``(posterior, prior)`` (or a parent pair)."""
-    return torch.distributions.kl._dispatch_kl(posterior, prior) is not NotImplemented
+def _closed_form(posterior: type, prior: type) -> Callable[[Distribution, Distribution], Tensor] | None:
+    """The function torch's KL registry holds for ``(posterior, prior)`` (or a parent pair), or
+    ``None``. Looked up once, when the prior is built: ``kl_divergence``'s own lookup (a
+    ``min`` over the registry) cannot be traced by ``torch.compile``."""
+    fn = torch.distributions.kl._dispatch_kl(posterior, prior)
+    return None if fn is NotImplemented else fn
 
 
 class DistributionPrior(Prior):
@@ -246,7 +249,8 @@ class DistributionPrior(Prior):
             )
         if kl not in ("auto", "analytic", "mc"):
             raise ValueError(f"kl must be 'auto', 'analytic' or 'mc', got {kl!r}.")
-        closed = _has_closed_form(Normal, type(distribution))
+        closed_form = _closed_form(Normal, type(distribution))
+        closed = closed_form is not None
         if kl == "analytic" and not closed:
             raise ValueError(
                 f"torch.distributions has no closed-form KL(Normal || {type(distribution).__name__}); "
@@ -267,6 +271,7 @@ class DistributionPrior(Prior):
         self.distribution._validate_args = False
         self.kl_mode: KLMode = kl
         self.analytic = closed and kl != "mc"
+        self._closed_form = closed_form if self.analytic else None
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> DistributionPrior:
         # Module.to/cuda/double reach buffers and parameters only; move the distribution too.
@@ -283,9 +288,9 @@ class DistributionPrior(Prior):
     def kl_with_sample(self, loc: Tensor, scale: Tensor, sample: Tensor | None) -> Tensor:
         """Closed form, or ``-H[q] - sum_i log p(w_i)`` at ``sample`` (a fresh draw if ``None``)."""
         self._check_shape(loc)
-        if self.analytic:
+        if self._closed_form is not None:  # what torch.distributions.kl_divergence would call
             posterior = Normal(loc, scale, validate_args=False)
-            return torch.distributions.kl_divergence(posterior, self.distribution).sum()
+            return self._closed_form(posterior, self.distribution).sum()
         if sample is None:
             sample = loc + scale * torch.randn_like(loc)
         return -self.distribution.log_prob(sample).sum() - gaussian_entropy(scale)

@@ -60,6 +60,10 @@ def _mean_field_normal(d: Distribution) -> Normal | None:
 
 
 def _prior_constants(prior: Distribution, base: Normal) -> _PriorConstants:
+    if torch.compiler.is_compiling():
+        # dynamo reads neither version counters nor weak dictionaries: the constants join the graph
+        loc, scale = base.loc.detach(), base.scale.detach()
+        return _PriorConstants((0, 0), loc, scale.log(), 0.5 / scale.square())
     versions = (base.loc._version, base.scale._version)
     cached = _PRIOR_CACHE.get(prior)
     if cached is not None and cached.versions == versions:
