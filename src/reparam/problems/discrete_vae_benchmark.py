@@ -256,7 +256,11 @@ def summarise(runs: list[Run]) -> list[Summary]:
     return out
 
 
-ORDERINGS = (("disarm", "arm", "Dong et al. 2020"), ("arms", "disarm", "Dimitriev & Zhou 2021"))
+ORDERINGS = (
+    ("disarm", "arm", "Dong et al. 2020"),
+    ("arms", "disarm", "Dimitriev & Zhou 2021"),
+    ("carms", "reinforce-loo", "Dimitriev & Zhou 2021, categorical"),
+)
 
 
 def findings(summaries: list[Summary]) -> list[tuple[str, bool]]:
