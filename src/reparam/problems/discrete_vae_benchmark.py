@@ -96,7 +96,7 @@ class Settings:
             if name == "models":
                 values[name] = tuple(m for m in str(raw).split(",") if m)
             else:
-                values[name] = type(default)(raw)  # type: ignore[call-arg]
+                values[name] = type(default)(raw)  # type: ignore[misc]
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings
