@@ -179,7 +179,7 @@ def fit(
         )
     batches = None if tensors is None else _batches(tensors, batch_size, generator)
     # a zuko flow builds its distribution the same way; the wrapper lets stl detach it
-    build = FlowFamily(family) if is_zuko_flow(family) else family
+    build = FlowFamily(family) if isinstance(family, nn.Module) and is_zuko_flow(family) else family
 
     result = FitResult(family=family if isinstance(family, nn.Module) else None)
     every = max(1, steps // 200)
