@@ -40,6 +40,9 @@ ESTIMATORS: dict[str, EstimatorFactory] = {
     "double-cv": DoubleCV,
     "gumbel-softmax": lambda: GumbelSoftmax(temperature=0.5),
     "gumbel-st": lambda: GumbelSoftmax(temperature=0.5, straight_through=True),
+    "gumbel-decoupled": lambda: GumbelSoftmax(
+        straight_through="decoupled", forward_temperature=1.0, backward_temperature=0.5
+    ),
     "straight-through": StraightThrough,
     "rebar": REBAR,
     "relax": RELAX,
