@@ -91,7 +91,16 @@ def check_estimator(estimator: object) -> EstimatorName:
 def random_sign(like: Tensor) -> Tensor:
     """Independent uniform ``{-1, +1}`` entries shaped like ``like`` (from random bits: never 0,
     unlike ``uniform(-1, 1).sign()``, which returns 0 with probability 2^-24 per entry)."""
-    return torch.randint_like(like, 0, 2).mul_(2.0).sub_(1.0)
+    bits = torch.randint(0, 2, like.shape, dtype=like.dtype, device=like.device)
+    return bits.mul_(2.0).sub_(1.0)
+
+
+def standard_normal(like: Tensor) -> Tensor:
+    """``N(0, 1)`` entries shaped like ``like``, drawn in logical (row-major) order whatever
+    ``like``'s memory layout. ``randn_like`` follows the layout, which ``torch.compile``'s
+    inductor may choose differently from eager (a convolution's output, say): drawing by shape
+    makes the same seed give the same noise, compiled or not."""
+    return torch.randn(like.shape, dtype=like.dtype, device=like.device)
 
 
 class BayesianModule(nn.Module):
@@ -274,20 +283,20 @@ class BayesLayer(BayesianModule):
         w_sigma = F.softplus(self.weight_rho)
         b_sigma = None if self.bias_rho is None else F.softplus(self.bias_rho)
         if self._estimator == "reparam":
-            w_noise = torch.randn_like(w_sigma)
+            w_noise = standard_normal(w_sigma)
             weight = self.weight_mu + w_sigma * w_noise
             bias = b_noise = None
             if self.bias_mu is not None and b_sigma is not None:
-                b_noise = torch.randn_like(b_sigma)
+                b_noise = standard_normal(b_sigma)
                 bias = self.bias_mu + b_sigma * b_noise
             self._keep_sample(w_noise, b_noise)
             return self._op(x, weight, bias)
         mean = self._op(x, self.weight_mu, self.bias_mu)
         if self._estimator == "local":
             var = self._op(x * x, w_sigma * w_sigma, None if b_sigma is None else b_sigma * b_sigma)
-            return mean + torch.sqrt(var.clamp_min(_VARIANCE_FLOOR)) * torch.randn_like(mean)
-        w_noise = torch.randn_like(w_sigma)
-        b_noise = None if b_sigma is None else torch.randn_like(b_sigma)
+            return mean + torch.sqrt(var.clamp_min(_VARIANCE_FLOOR)) * standard_normal(mean)
+        w_noise = standard_normal(w_sigma)
+        b_noise = None if b_sigma is None else standard_normal(b_sigma)
         delta_w = w_sigma * w_noise
         delta_b = None if b_sigma is None or b_noise is None else b_sigma * b_noise
         self._keep_sample(w_noise, b_noise)  # the sample is mu + delta, before the sign flips
