@@ -8,9 +8,12 @@
 * :class:`HardConcrete`, :class:`GaussianGate`: stochastic gates for L0 regularisation;
   :class:`RelaxedTopK`: relaxed k-subsets; :class:`InvertibleGaussian`: softmax++ relaxation.
 * :mod:`reparam.distributions.kl`: closed-form KLs for VonMises, TruncatedNormal, InvertibleGaussian.
+* :func:`force_sync_free`: run the sync-free evaluations (what accelerators run) on the CPU too;
+  CPU tensors otherwise take faster paths that read a few values (docs/architecture.md).
 """
 
 from reparam.distributions import kl  # noqa: F401  (registers the closed-form KLs)
+from reparam.distributions._sync import force_sync_free
 from reparam.distributions.beta import Beta
 from reparam.distributions.chi2 import Chi2
 from reparam.distributions.dirichlet import Dirichlet
@@ -43,4 +46,5 @@ __all__ = [
     "StudentT",
     "TruncatedNormal",
     "VonMises",
+    "force_sync_free",
 ]

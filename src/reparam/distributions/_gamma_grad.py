@@ -20,8 +20,11 @@ against 40-digit mpmath in ``tests/distributions/test_gamma_grad.py``):
   :mod:`reparam.distributions._gamma_differences` (~500 ns per sample, rare);
 
 against torch's rational approximation (Jankowiak & Obermeyer, ICML 2018; 6-33 ns, errors up to
-~3e-3). The choice is made by masks and fixed-size pools, never by reading tensor values
-(:mod:`reparam.distributions._gamma_regimes`): no host synchronisation.
+~3e-3). Two dispatches choose among them (:func:`reparam.distributions._sync.sync_free`): on the
+CPU by reading values back to the host, free there, each element evaluated once
+(:mod:`reparam.distributions._gamma_host`); on accelerators, under ``torch.compile``/``vmap`` and
+in :func:`reparam.distributions.force_sync_free` by masks and fixed-size pools, never reading a
+value (:mod:`reparam.distributions._gamma_regimes`: no host synchronisation, ~2x the work).
 :class:`GammaSampleGrad` defers it to the backward pass. Everything runs in float64 and on any
 device torch supports.
 """
@@ -33,24 +36,30 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from reparam.distributions._gamma_host import host_log_grad
 from reparam.distributions._gamma_regimes import regime_log_grad
 from reparam.distributions._shapes import broadcast_shape
 from reparam.distributions._surrogate import PathwiseSpec, pathwise_grad
+from reparam.distributions._sync import sync_free
 
 
 def standard_gamma_log_grad(
     log_x: Tensor, alpha: Tensor, x: Tensor | None = None, sampled: bool = False
 ) -> Tensor:
     """``d log(x) / d alpha`` for standard gamma samples given as ``log_x`` (float64 result;
-    ``x = exp(log_x)`` may be passed when at hand), with no host synchronisation.
+    ``x = exp(log_x)`` may be passed when at hand).
 
-    ``alpha`` broadcasts against ``log_x``; every element goes to its evaluation by masks and
-    fixed-size pools (:func:`reparam.distributions._gamma_regimes.regime_log_grad`). ``sampled``:
-    the points are draws from ``Gamma(alpha)`` (the backward pass), so the rare regimes' pools
-    are sized for their probabilities; otherwise they have room for every element.
+    ``alpha`` broadcasts against ``log_x``. CPU tensors: each element to its one evaluation
+    after a few host reads (:func:`reparam.distributions._gamma_host.host_log_grad`); where
+    :func:`reparam.distributions._sync.sync_free` holds, by masks and fixed-size pools with no
+    host synchronisation (:func:`reparam.distributions._gamma_regimes.regime_log_grad`), where
+    ``sampled`` (the points are draws from ``Gamma(alpha)``: the backward pass) sizes the rare
+    regimes' pools for their probabilities; otherwise they have room for every element.
     """
     y, a = log_x.detach().double(), alpha.detach().double()
     x = torch.exp(y) if x is None else x.detach().double()
+    if not (sync_free(y) or sync_free(a)):
+        return host_log_grad(y, a, x)
     shape = broadcast_shape(y.shape, a.shape)
     if shape.numel() == 0:
         return torch.empty(shape, dtype=y.dtype, device=y.device)

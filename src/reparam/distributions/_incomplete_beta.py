@@ -34,6 +34,8 @@ import math
 import torch
 from torch import Tensor
 
+from reparam.distributions._sync import sync_free
+
 # Terms for an error below ~1e-7 relative in the implicit derivative (measured against 400-term
 # float64 values over 2001 quantiles from 1e-6 to 1 - 1e-6, concentrations 1e-3..1e4): needed 10 at
 # (1, 1), 14 at (10, 10), 34 at (100, 100), 72 at (1e3, 1e3), i.e. ~1.6 sqrt(p + q); with one
@@ -47,6 +49,7 @@ SKEW_BELOW = 3.0
 FLOAT32_FROM = 0.1  # float32 recurrences for concentrations in [0.1, 30]: see plan()
 FLOAT32_UP_TO = 30.0
 RESCALE_EVERY = 4  # |d_n| < 1 on the fast side: four steps grow A, B by less than 2^4
+SYNC_FREE_MAX_CONCENTRATION = 1e4  # the documented range: the sync-free count covers it
 
 
 def _need(p: Tensor, q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -69,14 +72,35 @@ def terms_for(p: Tensor, q: Tensor) -> int:
     return _round_terms(float(_need(p, q)[0].max()))
 
 
+def _worst_case_terms() -> int:
+    """Terms for every pair of concentrations up to :data:`SYNC_FREE_MAX_CONCENTRATION` (the
+    need grows with ``p + q``; its skew term with the larger one): 240."""
+    top = SYNC_FREE_MAX_CONCENTRATION
+    balanced = TERMS_BASE + TERMS_PER_ROOT * math.sqrt(2.0 * top)
+    skewed = TERMS_BASE + TERMS_PER_ROOT * math.sqrt(top + SKEW_BELOW) + SKEW_MAX
+    return _round_terms(max(balanced, skewed))
+
+
+SYNC_FREE_TERMS = _worst_case_terms()
+
+
 def plan(p: Tensor, q: Tensor) -> tuple[int, bool]:
     """``(terms_for(p, q), float32 suffices)`` from one host read of one number: the fraction
     may run in float32 where every concentration lies in
     [:data:`FLOAT32_FROM`, :data:`FLOAT32_UP_TO`] (its implicit derivative then stays within
     1e-5 relative of float64's, measured over the quantiles of that square; outside, the
-    float32 recurrence loses up to 3e-2 at (0.1, 1e4))."""
+    float32 recurrence loses up to 3e-2 at (0.1, 1e4)).
+
+    Where :func:`reparam.distributions._sync.sync_free` holds (accelerators, compiling,
+    ``vmap``, :func:`reparam.distributions.force_sync_free`) nothing is read:
+    ``(SYNC_FREE_TERMS, False)``, the count for every concentration up to
+    :data:`SYNC_FREE_MAX_CONCENTRATION` in float64 (accuracy beyond that range is not
+    guaranteed there; the cost is ~240 recurrence steps against ~16-80 for typical
+    concentrations, see docs/architecture.md)."""
     if p.numel() == 0 or q.numel() == 0:
         return 0, True
+    if sync_free(p) or sync_free(q):
+        return SYNC_FREE_TERMS, False
     need, small, large = _need(p, q)
     in_range = (small.min() >= FLOAT32_FROM) & (large.max() <= FLOAT32_UP_TO)
     # one read: the term count, plus 1e6 when float32 does not suffice (needs stay below 1e3)

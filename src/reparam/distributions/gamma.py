@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -10,9 +11,10 @@ from torch.distributions import Gamma as _TorchGamma
 
 from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions._gamma_grad import GammaSampleGrad
-from reparam.distributions._gamma_sampler import log_standard_gamma, standard_gamma
+from reparam.distributions._gamma_sampler import log_standard_gamma, needs_log_space, standard_gamma
+from reparam.distributions._sync import sync_free
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 def log_space_hint(concentration: Tensor | float) -> bool | None:
@@ -31,17 +33,20 @@ def gamma_rsample(
     (dx/dalpha) / rate`` with ``dx/dalpha`` from
     :func:`reparam.distributions._gamma_grad.standard_gamma_grad` (computed only in backward, see
     :class:`reparam.distributions._gamma_grad.GammaSampleGrad`), and ``dz/drate = -z/rate``.
-    Unless ``log_space`` is ``False`` (every ``alpha >= 1``, known from Python numbers:
-    :func:`log_space_hint`), ``z = exp(log x - log rate)`` from the log-space draw, so a tiny
+    Where some ``alpha < 1``, ``z = exp(log x - log rate)`` from the log-space draw, so a tiny
     concentration with a large rate keeps every ``z`` that is representable (dividing an
-    underflowed ``x`` by the rate gave exact zeros); deciding it from tensor values would read
-    them back to the host. ``z`` is clamped at the dtype's smallest
+    underflowed ``x`` by the rate gave exact zeros). ``log_space`` says so when known without
+    reading a tensor (Python numbers: :func:`log_space_hint`); otherwise it is read from the
+    values on the CPU (free there) and assumed where
+    :func:`reparam.distributions._sync.sync_free` holds (a read would stall an accelerator).
+    ``z`` is clamped at the dtype's smallest
     normal number (as torch does), so it never leaves the support; NaN where ``concentration``
     or ``rate`` is not positive and finite.
     """
     with torch.no_grad():
         alpha = concentration.detach()
-        log_space = True if log_space is None else log_space
+        if log_space is None:
+            log_space = True if sync_free(alpha) else needs_log_space(alpha)
         x = log_standard_gamma(alpha, shape) if log_space else standard_gamma(alpha, shape, False)
     # Rate-shaped work only: NaN where the rate is invalid (gradient kept where it is valid).
     rate = torch.where((rate > 0) & (rate < math.inf), rate, torch.full_like(rate, math.nan))
