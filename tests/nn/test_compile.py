@@ -28,7 +28,10 @@ from reparam.nn import BayesConv1d, BayesConv2d, BayesLinear
 LAYERS: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...]]] = {
     "BayesLinear": (lambda **kw: BayesLinear(6, 5, **kw), (4, 6)),
     "BayesConv1d": (lambda **kw: BayesConv1d(3, 4, 3, padding=1, **kw), (2, 3, 7)),
-    "BayesConv2d": (lambda **kw: BayesConv2d(3, 4, 3, stride=2, padding_mode="circular", padding=1, **kw), (2, 3, 6, 5)),
+    "BayesConv2d": (
+        lambda **kw: BayesConv2d(3, 4, 3, stride=2, padding=1, padding_mode="circular", **kw),
+        (2, 3, 6, 5),
+    ),
 }
 
 
@@ -109,7 +112,7 @@ def test_monte_carlo_distribution_prior_compiles(estimator: str) -> None:
 def test_closed_form_distribution_prior_and_scale_mixture_compile() -> None:
     torch.manual_seed(seeded(3))
     model = nn.Sequential(
-        BayesLinear(6, 5, estimator="reparam", prior=Normal(0.3, 2.0)),  # type: ignore[arg-type]
+        BayesLinear(6, 5, estimator="reparam", prior=Normal(0.3, 2.0)),
         nn.Tanh(),
         BayesLinear(5, 3, estimator="flipout", prior=rp.nn.ScaleMixturePrior(num_samples=2)),
     )
@@ -126,7 +129,8 @@ def test_posterior_mean_paths_compile_and_switch() -> None:
 
     def deterministic(inputs: Tensor) -> Tensor:
         with rp.nn.posterior_mean(model):  # the context manager inside the compiled region
-            return model(inputs).sum()
+            out: Tensor = model(inputs).sum()
+        return out
 
     torch._dynamo.reset()
     run = torch.compile(lambda inputs: model(inputs).sum(), fullgraph=True, backend="aot_eager")
