@@ -147,13 +147,13 @@ class _Reroot(torch.autograd.Function):
     that require grad (and evaluates with grad enabled inside itself if it needs autograd)."""
 
     @staticmethod
-    def forward(ctx: _Ctx, fn: _Fn, *inputs: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
+    def forward(ctx: _Ctx, fn: _Fn, *inputs: Tensor) -> tuple[Tensor, ...]:
         ctx.fn = fn
         ctx.save_for_backward(*inputs)
         return tuple(fn(*(x.detach() for x in inputs)))
 
     @staticmethod
-    def backward(ctx: _Ctx, *grads: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: _Ctx, *grads: Tensor) -> tuple[Tensor | None, ...]:
         inputs = ctx.saved_tensors
         fn: _Fn = ctx.fn
         n = len(inputs)
@@ -330,7 +330,8 @@ def implicit_surrogate(
     if family is None:
         params = _graph_leaves(cdf0)
     problem = _Problem(cdf, p, family)
-    return _ImplicitRoot.apply(z0, cdf0, weight, problem, *params)
+    z: Tensor = _ImplicitRoot.apply(z0, cdf0, weight, problem, *params)  # apply: Any
+    return z
 
 
 # ------------------------------------------------------------------ dedicated classes
@@ -380,7 +381,8 @@ def refuse_further(value: Tensor, name: str, *deps: Tensor) -> Tensor:
     ``deps``, typically the sample and the parameters) raises a clear error naming ``name``."""
     if not torch.is_grad_enabled():
         return value
-    return _Refuse.apply(value, name, *deps)
+    out: Tensor = _Refuse.apply(value, name, *deps)  # apply: Any
+    return out
 
 
 class _Derivative(torch.autograd.Function):
@@ -416,7 +418,7 @@ def pathwise_grad(grad: Tensor, z: Tensor, theta: Tensor, spec: PathwiseSpec) ->
     """``sum(grad * g(z, theta))`` reduced to ``theta``'s shape and dtype; differentiable (to
     second order) when grad mode is on, i.e. inside a backward with ``create_graph``."""
     if torch.is_grad_enabled():
-        g = _Derivative.apply(z, theta, spec)
+        g: Tensor = _Derivative.apply(z, theta, spec)  # apply: Any
     else:
         g = spec.first(z.detach(), theta.detach())
     return (grad.double() * g).sum_to_size(theta.shape).to(theta.dtype)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -26,11 +27,11 @@ class ReparameterizedWrapper(Distribution):
         super().__init__(dist.batch_shape, dist.event_shape, validate_args=False)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self) -> constraints.Constraint:
+    def support(self) -> constraints.Constraint | None:
         return self.base_dist.support
 
     def expand(
-        self, batch_shape: torch.Size | tuple[int, ...], _instance: object = None
+        self, batch_shape: torch.Size | Sequence[int], _instance: ReparameterizedWrapper | None = None
     ) -> ReparameterizedWrapper:
         return type(self)(self.base_dist.expand(torch.Size(batch_shape)))
 

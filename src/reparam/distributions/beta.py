@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 from torch.distributions import Beta as _TorchBeta
@@ -9,7 +11,7 @@ from torch.distributions import Beta as _TorchBeta
 from reparam.distributions._beta_grad import beta_rsample
 from reparam.distributions._checks import check_positive_finite, validation_enabled
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 class Beta(_TorchBeta):
@@ -50,7 +52,8 @@ class Beta(_TorchBeta):
 
     def expand(self, batch_shape: _Shape, _instance: Beta | None = None) -> Beta:
         new = self._get_checked_instance(Beta, _instance)
-        return super().expand(batch_shape, _instance=new)
+        expanded: Beta = super().expand(batch_shape, _instance=new)  # torch's expand is unannotated
+        return expanded
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 from torch.distributions import Chi2 as _TorchChi2
@@ -9,7 +11,7 @@ from torch.distributions import Chi2 as _TorchChi2
 from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions.gamma import gamma_rsample, log_space_hint
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 class Chi2(_TorchChi2):
@@ -29,7 +31,8 @@ class Chi2(_TorchChi2):
     def expand(self, batch_shape: _Shape, _instance: Chi2 | None = None) -> Chi2:
         new = self._get_checked_instance(Chi2, _instance)
         new._log_space = getattr(self, "_log_space", None)
-        return super().expand(batch_shape, _instance=new)
+        expanded: Chi2 = super().expand(batch_shape, _instance=new)  # torch's expand is unannotated
+        return expanded
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

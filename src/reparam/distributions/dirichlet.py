@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 from torch.distributions import Dirichlet as _TorchDirichlet
@@ -12,10 +14,10 @@ from reparam.distributions._gamma_grad import GammaSampleGrad
 
 __all__ = ["Dirichlet", "dirichlet_rsample", "keep_inside_unit_interval", "log_gamma_rsample"]
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
-def log_gamma_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
+def log_gamma_rsample(concentration: Tensor, shape: _Shape) -> Tensor:
     """``log G``, ``G ~ Gamma(concentration, 1)`` shaped ``shape``, with ``d log G/d alpha``.
 
     In float64 (see :func:`reparam.distributions._beta_grad._draw_log_gamma`: ``log G`` reaches
@@ -23,7 +25,8 @@ def log_gamma_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]
     """
     log_g = _draw_log_gamma(concentration, torch.Size(shape))
     # d log G / d alpha is evaluated lazily, only if a backward pass reaches it.
-    return GammaSampleGrad.apply(concentration, log_g, True)
+    out: Tensor = GammaSampleGrad.apply(concentration, log_g, True)  # apply: Any
+    return out
 
 
 class Dirichlet(_TorchDirichlet):
@@ -55,7 +58,8 @@ class Dirichlet(_TorchDirichlet):
 
     def expand(self, batch_shape: _Shape, _instance: Dirichlet | None = None) -> Dirichlet:
         new = self._get_checked_instance(Dirichlet, _instance)
-        return super().expand(batch_shape, _instance=new)
+        expanded: Dirichlet = super().expand(batch_shape, _instance=new)  # torch's expand is unannotated
+        return expanded
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

@@ -54,7 +54,8 @@ def gamma_rsample(
     # dx/dalpha is evaluated lazily, in backward; dz/drate = -z/rate comes from autograd.
     if log_space:
         return torch.exp(GammaSampleGrad.apply(concentration, x, True) - torch.log(rate)).clamp(min=tiny)
-    return (GammaSampleGrad.apply(concentration, x, False) / rate).clamp(min=tiny)
+    z: Tensor = GammaSampleGrad.apply(concentration, x, False) / rate  # apply: Any
+    return z.clamp(min=tiny)
 
 
 class Gamma(_TorchGamma):
@@ -89,7 +90,8 @@ class Gamma(_TorchGamma):
     def expand(self, batch_shape: _Shape, _instance: Gamma | None = None) -> Gamma:
         new = self._get_checked_instance(Gamma, _instance)
         new._log_space = getattr(self, "_log_space", None)
-        return super().expand(batch_shape, _instance=new)
+        expanded: Gamma = super().expand(batch_shape, _instance=new)  # torch's expand is unannotated
+        return expanded
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Number
 from typing import ClassVar
 
@@ -15,7 +16,7 @@ from torch.special import log_ndtr, ndtr
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 from reparam.distributions.hard_concrete import gate_log_prob
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -69,7 +70,7 @@ class GaussianGate(Distribution):
         self._validate_args = validation_enabled(validate_args)
 
     def expand(self, batch_shape: _Shape, _instance: GaussianGate | None = None) -> GaussianGate:
-        new = self._get_checked_instance(GaussianGate, _instance)
+        new: GaussianGate = self._get_checked_instance(GaussianGate, _instance)
         batch_shape = torch.Size(batch_shape)
         new.loc = self.loc.expand(batch_shape)
         new.scale = self.scale.expand(batch_shape)
@@ -78,14 +79,17 @@ class GaussianGate(Distribution):
         return new
 
     def prob_zero(self) -> Tensor:
-        return ndtr(-self.loc / self.scale)
+        p: Tensor = ndtr(-self.loc / self.scale)  # typed Any by torch
+        return p
 
     def prob_one(self) -> Tensor:
-        return ndtr((self.loc - 1.0) / self.scale)
+        p: Tensor = ndtr((self.loc - 1.0) / self.scale)  # typed Any by torch
+        return p
 
     def prob_nonzero(self) -> Tensor:
         r""":math:`P(z \ne 0) = \Phi(\mu/\sigma)`: the expected L0 norm of the gate."""
-        return ndtr(self.loc / self.scale)
+        p: Tensor = ndtr(self.loc / self.scale)  # typed Any by torch
+        return p
 
     def cdf(self, value: Tensor) -> Tensor:
         value = torch.as_tensor(value, dtype=self.loc.dtype, device=self.loc.device)

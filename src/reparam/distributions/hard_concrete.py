@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Number
 from typing import ClassVar
 
@@ -14,7 +15,7 @@ from torch.distributions.utils import broadcast_all
 
 from reparam.distributions._checks import check_positive_finite, validation_enabled
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 def open_unit_uniform(shape: _Shape, like: Tensor) -> Tensor:
@@ -116,7 +117,7 @@ class HardConcrete(Distribution):
         self._validate_args = validation_enabled(validate_args)
 
     def expand(self, batch_shape: _Shape, _instance: HardConcrete | None = None) -> HardConcrete:
-        new = self._get_checked_instance(HardConcrete, _instance)
+        new: HardConcrete = self._get_checked_instance(HardConcrete, _instance)
         batch_shape = torch.Size(batch_shape)
         new.logits = self.logits.expand(batch_shape)
         new.temperature = self.temperature.expand(batch_shape)

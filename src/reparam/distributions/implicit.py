@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -9,7 +11,7 @@ from reparam.distributions._checks import samples_trusted
 from reparam.distributions._surrogate import distribution_family, implicit_surrogate
 from reparam.distributions._wrapper import ReparameterizedWrapper
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 class Implicit(ReparameterizedWrapper):

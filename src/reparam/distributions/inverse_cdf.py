@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from reparam.distributions._wrapper import ReparameterizedWrapper
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 def open_uniform(shape: torch.Size, like: Tensor) -> Tensor:

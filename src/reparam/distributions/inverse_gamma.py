@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 from torch.distributions import InverseGamma as _TorchInverseGamma
@@ -30,13 +32,16 @@ class InverseGamma(_TorchInverseGamma):
         TransformedDistribution.__init__(self, base, PowerTransform(neg_one), validate_args=validate_args)
 
     def expand(
-        self, batch_shape: torch.Size | tuple[int, ...], _instance: InverseGamma | None = None
+        self, batch_shape: torch.Size | Sequence[int], _instance: InverseGamma | None = None
     ) -> InverseGamma:
         new = self._get_checked_instance(InverseGamma, _instance)
-        return TransformedDistribution.expand(self, batch_shape, _instance=new)
+        # torch's expand is unannotated
+        expanded: InverseGamma = TransformedDistribution.expand(self, batch_shape, _instance=new)
+        return expanded
 
     def cdf(self, value: Tensor) -> Tensor:
         """``P(Z <= z) = Q(alpha, rate/z)`` (regularised upper incomplete gamma)."""
         if self._validate_args:
             self._validate_sample(value)
-        return torch.special.gammaincc(self.concentration, self.rate / value)
+        q: Tensor = torch.special.gammaincc(self.concentration, self.rate / value)  # typed Any by torch
+        return q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Number
 from typing import ClassVar
 
@@ -13,7 +14,7 @@ from torch.distributions.utils import broadcast_all
 
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 class InvertibleGaussian(Distribution):
@@ -95,7 +96,7 @@ class InvertibleGaussian(Distribution):
         self._validate_args = validation_enabled(validate_args)
 
     def expand(self, batch_shape: _Shape, _instance: InvertibleGaussian | None = None) -> InvertibleGaussian:
-        new = self._get_checked_instance(InvertibleGaussian, _instance)
+        new: InvertibleGaussian = self._get_checked_instance(InvertibleGaussian, _instance)
         batch_shape = torch.Size(batch_shape)
         new.loc = self.loc.expand(*batch_shape, self.loc.shape[-1])
         new.scale = self.scale.expand(*batch_shape, self.loc.shape[-1])
@@ -120,14 +121,14 @@ class InvertibleGaussian(Distribution):
         return self.temperature * (log_y[..., :-1] - log_y[..., -1:] + math.log(self.delta))
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
-        return self.transform(self.base.rsample(sample_shape))
+        return self.transform(self.base.rsample(torch.Size(sample_shape)))
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
         x = self.inverse(value)
         k_minus_1 = value.shape[-1] - 1
-        log_base = self.base.log_prob(x).sum(-1)
+        log_base: Tensor = self.base.log_prob(x).sum(-1)  # Normal.log_prob is unannotated
         return log_base + k_minus_1 * math.log(self.temperature) - torch.log(value).sum(-1)
 
     def __repr__(self) -> str:

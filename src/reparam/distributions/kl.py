@@ -46,8 +46,11 @@ from reparam.distributions.truncated_normal import TruncatedNormal
 def kl_von_mises(p: TorchVonMises, q: TorchVonMises) -> Tensor:
     """KL between von Mises distributions (closed form, module docstring)."""
     kp, kq = p.concentration, q.concentration
-    ratio = i1e(kp) / i0e(kp)  # A(kappa_p), the scale factors cancel
-    log_i0 = lambda k: torch.log(i0e(k)) + k  # noqa: E731
+    ratio: Tensor = i1e(kp) / i0e(kp)  # A(kappa_p), the scale factors cancel (typed Any by torch)
+
+    def log_i0(k: Tensor) -> Tensor:
+        return torch.log(i0e(k)) + k
+
     return ratio * (kp - kq * torch.cos(p.loc - q.loc)) + log_i0(kq) - log_i0(kp)
 
 

@@ -13,7 +13,7 @@ from torch.distributions import MixtureSameFamily as _TorchMixtureSameFamily
 from reparam.distributions._checks import overrides, samples_trusted
 from reparam.distributions._surrogate import implicit_surrogate, substitute, tensor_slots
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 _Fn = Callable[[Tensor], Tensor]
 _Sub = Callable[[Sequence[Tensor]], Distribution]
 
@@ -64,7 +64,8 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
     def _base(self) -> Distribution:
         comp = self.component_distribution
         if isinstance(comp, Independent) and comp.reinterpreted_batch_ndims == 1:
-            return comp.base_dist
+            base: Distribution = comp.base_dist  # unannotated in torch
+            return base
         return comp
 
     @property
@@ -72,7 +73,7 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
         comp = self.component_distribution
         diagonal = isinstance(comp, Independent) and comp.reinterpreted_batch_ndims == 1
         univariate = comp.event_shape == ()
-        base = comp.base_dist if diagonal else comp
+        base = self._base()  # comp.base_dist if diagonal else comp
         return (univariate or (diagonal and base.event_shape == ())) and overrides(base, "cdf")
 
     @constraints.dependent_property
@@ -81,7 +82,10 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
         ``positive``, ``independent(real, 1)``...: no tensor bounds), so ``biject_to`` and Pyro's
         autoguides work; else torch's per-component constraint (which has no bijection)."""
         comp = self.component_distribution.support
-        return comp if _parameter_free(comp) else super().support
+        if comp is not None and _parameter_free(comp):
+            return comp
+        per_component: constraints.Constraint = super().support  # torch's is unannotated
+        return per_component
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         """Component index from the weights, then that component's draw (as torch), except that
@@ -125,7 +129,8 @@ class MixtureSameFamily(_TorchMixtureSameFamily):
         snapshot = substitute(base, slots)  # before any cache of base's is filled
 
         def at(params: Sequence[Tensor]) -> Distribution:
-            return substitute(snapshot, list(zip(paths, params, strict=True)))
+            copy: Distribution = substitute(snapshot, list(zip(paths, params, strict=True)))
+            return copy
 
         return [t for _, t in slots], at
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -12,7 +13,7 @@ from torch.distributions import Distribution, constraints
 from reparam.distributions._checks import check_positive_finite, validation_enabled
 from reparam.distributions.hard_concrete import open_unit_uniform
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 def _masked_softmax(w: Tensor, temperature: Tensor) -> Tensor:
@@ -135,7 +136,7 @@ class RelaxedTopK(Distribution):
         return constraints.independent(constraints.nonnegative, 1)
 
     def expand(self, batch_shape: _Shape, _instance: RelaxedTopK | None = None) -> RelaxedTopK:
-        new = self._get_checked_instance(RelaxedTopK, _instance)
+        new: RelaxedTopK = self._get_checked_instance(RelaxedTopK, _instance)
         batch_shape = torch.Size(batch_shape)
         new.logits = self.logits.expand(*batch_shape, self.logits.shape[-1])
         new.k, new.temperature, new.straight_through = self.k, self.temperature, self.straight_through

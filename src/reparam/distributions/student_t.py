@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -14,7 +15,7 @@ from torch.distributions.utils import broadcast_all
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 from reparam.distributions.dirichlet import log_gamma_rsample
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 class StudentT(_TorchStudentT):
@@ -43,7 +44,8 @@ class StudentT(_TorchStudentT):
 
     def expand(self, batch_shape: _Shape, _instance: StudentT | None = None) -> StudentT:
         new = self._get_checked_instance(StudentT, _instance)
-        return super().expand(batch_shape, _instance=new)
+        expanded: StudentT = super().expand(batch_shape, _instance=new)  # torch's expand is unannotated
+        return expanded
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

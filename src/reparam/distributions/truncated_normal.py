@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Number
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ from reparam.distributions._normal_tails import (
 from reparam.distributions._support import bound_kind, bounded_support, strictly_inside
 from reparam.distributions.inverse_cdf import open_uniform
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 
 def _log_space_quantile(u: Tensor, alpha: Tensor, beta: Tensor, log_z: Tensor) -> Tensor:
@@ -233,9 +234,9 @@ class TruncatedNormal(Distribution):
             )
 
     def expand(
-        self, batch_shape: torch.Size | tuple[int, ...], _instance: TruncatedNormal | None = None
+        self, batch_shape: _Shape, _instance: TruncatedNormal | None = None
     ) -> TruncatedNormal:
-        new = self._get_checked_instance(TruncatedNormal, _instance)
+        new: TruncatedNormal = self._get_checked_instance(TruncatedNormal, _instance)
         batch_shape = torch.Size(batch_shape)
         new.loc = self.loc.expand(batch_shape)
         new.scale = self.scale.expand(batch_shape)
@@ -338,7 +339,8 @@ class TruncatedNormal(Distribution):
             z0 = torch.clamp(z0, *strictly_inside(self.low.to(dtype), self.high.to(dtype)))
         saved = (u, xi, alpha, beta, log_z, scale)
         args = (self.loc, self.scale, self.low, self.high, value)
-        return _InversionGrad.apply(z0, xi, saved, *args)[0]
+        out: Tensor = _InversionGrad.apply(z0, xi, saved, *args)[0]  # apply: Any
+        return out
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -13,7 +14,7 @@ from torch.special import i0e, i1e, ndtr
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 from reparam.distributions._surrogate import PathwiseSample, PathwiseSpec, refuse_further
 
-_Shape = torch.Size | tuple[int, ...]
+_Shape = torch.Size | Sequence[int]
 
 SERIES_MAX_CONCENTRATION = 50.0
 MAX_REJECTION_ROUNDS = 64
@@ -48,16 +49,7 @@ def _series_coefficients(kappa: Tensor, terms: int) -> Tensor:
     ``kappa`` alone, so a shared concentration costs a few scalar operations, not per-sample work.
     """
     if kappa.numel() == 1:  # plain floats: no tensor dispatch per term
-        k = float(kappa)
-        ratios, d_ratios, r, dr = [0.0] * (terms + 1), [0.0] * (terms + 1), 0.0, 0.0
-        for n in range(terms, 0, -1):
-            r = 1.0 / (2.0 * n / k + r)
-            dr = r * r * (2.0 * n / (k * k) - dr)
-            ratios[n], d_ratios[n] = r, dr
-        coefs, prod, d_prod = [], 1.0, 0.0
-        for n in range(1, terms + 1):
-            prod, d_prod = prod * ratios[n], d_prod * ratios[n] + prod * d_ratios[n]
-            coefs.append((prod / n, d_prod / n))
+        coefs = _scalar_series_coefficients(float(kappa), terms)
         return torch.tensor(coefs, dtype=kappa.dtype, device=kappa.device).reshape(terms, 2, *kappa.shape)
     ratio, d_ratio = torch.zeros_like(kappa), torch.zeros_like(kappa)
     ratios: list[tuple[Tensor, Tensor]] = []
@@ -70,6 +62,21 @@ def _series_coefficients(kappa: Tensor, terms: int) -> Tensor:
         prod, d_prod = prod * r, d_prod * r + prod * dr
         out.append(torch.stack([prod / n, d_prod / n]))
     return torch.stack(out)
+
+
+def _scalar_series_coefficients(k: float, terms: int) -> list[tuple[float, float]]:
+    """``(c_n, dc_n/dkappa)`` for ``n = 1..terms`` at the Python float ``k``: the recurrence of
+    :func:`_series_coefficients` in plain floats."""
+    ratios, d_ratios, r, dr = [0.0] * (terms + 1), [0.0] * (terms + 1), 0.0, 0.0
+    for n in range(terms, 0, -1):
+        r = 1.0 / (2.0 * n / k + r)
+        dr = r * r * (2.0 * n / (k * k) - dr)
+        ratios[n], d_ratios[n] = r, dr
+    coefs, prod, d_prod = [], 1.0, 0.0
+    for n in range(1, terms + 1):
+        prod, d_prod = prod * ratios[n], d_prod * ratios[n] + prod * d_ratios[n]
+        coefs.append((prod / n, d_prod / n))
+    return coefs
 
 
 def _cdf_series(x: Tensor, kappa: Tensor, terms: int | None = None) -> tuple[Tensor, Tensor]:
@@ -118,7 +125,8 @@ def _cdf_normal(x: Tensor, kappa: Tensor) -> Tensor:
     s2 = s * s
     c = 24.0 * kappa
     denom = (c - 2.0 * s2 - 16.0) / 3.0 - (s2 * s2 + 1.75 * s2 + 83.5) / (c - 56.0 - s2 + 3.0)
-    return ndtr(s - s * s2 / (denom * denom))
+    p: Tensor = ndtr(s - s * s2 / (denom * denom))  # typed Any by torch
+    return p
 
 
 def _cdf_and_grad(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
@@ -191,7 +199,8 @@ def _cdf_second(x: Tensor, kappa: Tensor) -> Tensor:
 
 def _score_kappa(x: Tensor, kappa: Tensor) -> Tensor:
     """``d log p(x; kappa)/d kappa = cos x - I1(kappa)/I0(kappa)``."""
-    return torch.cos(x) - i1e(kappa) / i0e(kappa)
+    ratio: Tensor = i1e(kappa) / i0e(kappa)  # typed Any by torch
+    return torch.cos(x) - ratio
 
 
 class _CDFKappa(torch.autograd.Function):
@@ -252,7 +261,8 @@ def _flat_args(x: Tensor, concentration: Tensor) -> tuple[Tensor, Tensor]:
 
 def von_mises_cdf(x: Tensor, concentration: Tensor) -> Tensor:
     """CDF of the von Mises with mean 0 at ``x`` in ``[-pi, pi]``, float64, differentiable in both."""
-    return _VonMisesCDF.apply(*_flat_args(x, concentration))[0]
+    cdf: Tensor = _VonMisesCDF.apply(*_flat_args(x, concentration))[0]  # apply: Any
+    return cdf
 
 
 def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
@@ -323,11 +333,13 @@ class VonMises(_TorchVonMises):
         if validation_enabled(validate_args):
             check_finite(type(self).__name__, loc=loc)
             check_positive_finite(type(self).__name__, concentration=concentration)
-        super().__init__(loc, concentration, validate_args=validate_args)
+        # torch annotates loc and concentration as Tensor but broadcasts Python numbers too
+        super().__init__(loc, concentration, validate_args=validate_args)  # type: ignore[arg-type]
 
     def expand(self, batch_shape: _Shape, _instance: VonMises | None = None) -> VonMises:
         new = self._get_checked_instance(VonMises, _instance)
-        return super().expand(batch_shape, _instance=new)
+        expanded: VonMises = super().expand(batch_shape, _instance=new)  # torch's expand is unannotated
+        return expanded
 
     @torch.no_grad()
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
@@ -383,7 +395,7 @@ class VonMises(_TorchVonMises):
         with torch.no_grad():
             z0 = self.sample(torch.Size(sample_shape))
         # dz/dkappa is evaluated lazily in backward (second derivatives exact); dz/dloc = 1.
-        z = PathwiseSample.apply(self.concentration, z0, _VonMisesSpec(self.loc))
+        z: Tensor = PathwiseSample.apply(self.concentration, z0, _VonMisesSpec(self.loc))  # apply: Any
         if self.loc.requires_grad:
             z = z + (self.loc - self.loc.detach())
         return z

@@ -130,7 +130,8 @@ class DoubleCV:
             costs = evaluate(f, x, q, n)
             return costs.sum(), costs
 
-        slope, costs = torch.func.grad(total_cost, has_aux=True)(b)
+        found: tuple[Tensor, Tensor] = torch.func.grad(total_cost, has_aux=True)(b)  # grad: Any
+        slope, costs = found
         with torch.no_grad():
             slope = slope.detach()
             c = costs.detach()
