@@ -99,7 +99,8 @@ def _refuse_second_order(
     whose backward raises :data:`SECOND_ORDER_MESSAGE` (rather than a silently wrong zero)."""
     if not torch.is_grad_enabled():
         return grads
-    return _SecondOrderRefused.apply(name, len(grads), *grads, *anchors)
+    routed: tuple[Tensor, ...] = _SecondOrderRefused.apply(name, len(grads), *grads, *anchors)  # apply: Any
+    return routed
 
 
 class _SecondOrderRefused(torch.autograd.Function):
@@ -212,10 +213,12 @@ def beta_rsample(a: Tensor, b: Tensor, shape: torch.Size | tuple[int, ...]) -> T
     """``Beta(a, b)`` samples shaped ``shape`` (``a`` and ``b`` broadcast to its trailing
     dimensions) with the exact implicit derivatives in ``a`` and ``b``."""
     log_g = _draw_log_gamma(torch.stack(torch.broadcast_tensors(a, b), -1), torch.Size((*shape, 2)))
-    return BetaSampleGrad.apply(a, b, log_g[..., 0] - log_g[..., 1])
+    sample: Tensor = BetaSampleGrad.apply(a, b, log_g[..., 0] - log_g[..., 1])  # apply: Any
+    return sample
 
 
 def dirichlet_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
     """``Dirichlet(concentration)`` samples shaped ``shape`` with the exact implicit derivatives."""
     log_g = _draw_log_gamma(concentration, torch.Size(shape))
-    return DirichletSampleGrad.apply(concentration, log_g)
+    sample: Tensor = DirichletSampleGrad.apply(concentration, log_g)  # apply: Any
+    return sample

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -311,7 +312,8 @@ def economized(coefficients: list[float], half_width: float, tolerance: float) -
     rest = np.cumsum(np.abs(chebyshev[::-1]))[::-1]  # rest[k] = sum_{i >= k} |c_i|
     kept = int(np.argmax(np.append(rest, 0.0) < tolerance))  # first k with rest[k] < tolerance
     kept = max(kept, 1)
-    return (to_monomial[:kept, :kept] @ chebyshev[:kept]).tolist()
+    monomial: list[float] = (to_monomial[:kept, :kept] @ chebyshev[:kept]).tolist()
+    return monomial
 
 
 def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
@@ -328,10 +330,10 @@ def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
     large = eta.numel() > VANDERMONDE_MAX_ELEMENTS and half_width > 0.0
     variable = eta / half_width if large else eta
 
-    def polynomial(coefficients: list[float], weight: float) -> list[float]:
+    def polynomial(coefficients: Sequence[float], weight: float) -> list[float]:
         if not large:
-            return coefficients
-        return economized(coefficients, half_width, _TAYLOR_TOLERANCE / weight)
+            return list(coefficients)
+        return economized(list(coefficients), half_width, _TAYLOR_TOLERANCE / weight)
 
     if a.numel() == 1:
         a_value = float(a)
@@ -340,8 +342,8 @@ def asymptotic_log_grad(eta: Tensor, a: Tensor) -> Tensor:
             weight = a_value**-j
             for m in range(degree + 1):
                 combined[m] += B[j][m] * weight
-        scale = math.exp(_log_gamma_star_value(a_value)) / a_value
-        return _horner(polynomial(combined, 1.0), variable).mul_(scale)
+        shared_scale = math.exp(_log_gamma_star_value(a_value)) / a_value
+        return _horner(polynomial(combined, 1.0), variable).mul_(shared_scale)
     scale = torch.exp(log_gamma_star(a)) / a
     inv_a = 1.0 / a
     total = torch.zeros(broadcast_shape(eta.shape, a.shape), dtype=eta.dtype, device=eta.device)

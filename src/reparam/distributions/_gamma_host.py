@@ -81,7 +81,8 @@ def host_log_grad(y: Tensor, a: Tensor, x: Tensor | None = None) -> Tensor:
 def _series_reach(a: Scalar) -> Scalar:
     """The largest ``x`` the series takes for ``a < 8`` (beyond, its term count grows past ~250
     and the condition check would send the element to differences anyway)."""
-    return a + SERIES_REACH_SCALE * a**0.5 + SERIES_REACH_SHIFT
+    root: Scalar = a**0.5
+    return a + SERIES_REACH_SCALE * root + SERIES_REACH_SHIFT
 
 
 def _log_grad(y: Tensor, a: Tensor, x: Tensor) -> Tensor:
@@ -90,17 +91,17 @@ def _log_grad(y: Tensor, a: Tensor, x: Tensor) -> Tensor:
     if a.numel() == 1:  # one shared concentration: usually a single evaluation
         a_value = float(a)
         if a_value >= MIN_CONCENTRATION:
-            eta = eta_of(y, a)
-            low, high = torch.aminmax(eta)
+            shared_eta = eta_of(y, a)
+            low, high = torch.aminmax(shared_eta)
             if float(low) >= -MAX_ETA and float(high) <= MAX_ETA:
-                return asymptotic_log_grad(eta, a)
+                return asymptotic_log_grad(shared_eta, a)
         elif float(x.max()) <= _series_reach(a_value):
             return series_log_grad(y, a, x)
     shape = broadcast_shape(y.shape, a.shape)
     y, x = y.expand(shape), x.expand(shape)
     big = a >= MIN_CONCENTRATION
     regime = torch.zeros(shape, dtype=torch.uint8, device=y.device)  # 0 series, 1 Temme, 2 difference
-    eta = None
+    eta: Tensor | None = None
     if bool(big.any()):
         eta = eta_of(y, a)
         regime = torch.where(big & (eta.abs() <= MAX_ETA), 1, regime)

@@ -36,7 +36,8 @@ def bulk_limit(a: Scalar) -> Scalar:
     """``a + 1.5 sqrt(a) + 1.5``: up to here (~97% of samples) the condition number of the
     series stays below ~100, so a 1e-12 truncation (``BULK_LOG_TOLERANCE``) suffices; above it
     the elements are evaluated again with more terms and a condition check."""
-    return a + 1.5 * a**0.5 + 1.5
+    root: Scalar = a**0.5
+    return a + 1.5 * root + 1.5
 
 
 def series_terms(x_max: float, a_min: float, log_tolerance: float = 39.2) -> int:

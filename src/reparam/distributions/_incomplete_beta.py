@@ -163,7 +163,7 @@ def beta_continued_fraction(
     block = RESCALE_EVERY
     for start in range(0, terms, block):
         coef = table[start : start + block] * z_plain
-        if swapped is not None:
+        if swapped is not None and z_swapped is not None:
             coef.addcmul_(swapped[start : start + block], z_swapped)
         # step n: X_n = X_{n-1} + d_n X_{n-2}, dX_n = dX_{n-1} + d_n dX_{n-2} + (dd_n) X_{n-2}
         steps = coef[:, :1].clone().unbind(0)
