@@ -1,0 +1,164 @@
+"""Compiled / eager training-step time for the Bayesian layers, the models and two estimators at
+realistic sizes (CPU inductor, ``fullgraph=True``).
+
+A step is the forward (a layer's output and ``kl_divergence()``, a model's objective, or
+``rp.expect``) plus ``backward``. Each step is compiled once (not timed), then eager and compiled
+steps are timed in alternating rounds; the table gives the median step time of each and their
+ratio (< 1: the compiled step is faster).
+
+Sizes: ``BayesLinear`` 512 -> 512 on a batch of 256; ``BayesConv2d`` 16 -> 32 channels, 3x3,
+on 32 images of 16x16; the IWAE paper's 784-200-200-50 VAE on a batch of 128 (ELBO with
+Pathwise, one sample; IWAE-DReG with k = 5); the linear 784-200 Bernoulli VAE of the DisARM
+paper on a batch of 128 with DisARM and RLOO (2 samples); Bayesian logistic regression on 31
+features, a batch of 32, 50 samples; ``rp.expect`` of a quadratic over 1,000 Gaussian variables
+with 64 samples (Pathwise, Pathwise(Antithetic)).
+
+    .venv/bin/python benchmarks/bench_compile_layers.py
+    .venv/bin/python benchmarks/bench_compile_layers.py --rounds 5 --steps 10 --only BayesLinear
+    .venv/bin/python benchmarks/bench_compile_layers.py --fallback-random   # ATen's RNG in the graphs
+    .venv/bin/python benchmarks/bench_compile_layers.py --threads 2 --backend aot_eager
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch._dynamo
+import torch._inductor.config
+from torch import Tensor, nn
+
+import reparam as rp
+from reparam.baselines import LeaveOneOut
+from reparam.models import VAE, BayesianLogisticRegression
+from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "estimators"))
+from estimator_cases import forward
+
+Case = Callable[[], tuple[Callable[[], Tensor], list[Tensor]]]  # () -> (step, leaves to clear)
+
+
+def _layer(make: Callable[[], nn.Module], shape: tuple[int, ...]) -> Case:
+    def build() -> tuple[Callable[[], Tensor], list[Tensor]]:
+        layer, x = make(), torch.randn(shape)
+
+        def step() -> Tensor:
+            loss: Tensor = layer(x).square().mean() + 1e-3 * rp.nn.kl_divergence(layer)
+            return loss
+
+        return step, list(layer.parameters())
+
+    return build
+
+
+def _model(make: Callable[[], nn.Module], objective: Callable[[nn.Module], Tensor]) -> Case:
+    def build() -> tuple[Callable[[], Tensor], list[Tensor]]:
+        model = make()
+        return (lambda: objective(model)), list(model.parameters())
+
+    return build
+
+
+def _estimator(make: Callable[[], object], variables: int, samples: int) -> Case:
+    def build() -> tuple[Callable[[], Tensor], list[Tensor]]:
+        loc, scale = torch.randn(variables), 0.5 + torch.rand(variables)
+        leaves = [loc.requires_grad_(True), scale.requires_grad_(True)]
+        run = forward(make(), "normal", samples)
+        return (lambda: run(*leaves)), leaves
+
+    return build
+
+
+def _cases() -> dict[str, Case]:
+    mnist = torch.rand(128, 784).round()
+    blr_x, blr_y = torch.randn(32, 31), torch.randint(0, 2, (32,)).float()
+    cases: dict[str, Case] = {}
+    for mode in ("reparam", "local", "flipout"):
+        cases[f"BayesLinear 512x512 b256 {mode}"] = _layer(
+            lambda mode=mode: rp.nn.BayesLinear(512, 512, estimator=mode), (256, 512)  # type: ignore[misc]
+        )
+    for mode in ("reparam", "local", "flipout"):
+        cases[f"BayesConv2d 16->32 3x3 b32 16x16 {mode}"] = _layer(
+            lambda mode=mode: rp.nn.BayesConv2d(16, 32, 3, padding=1, estimator=mode),  # type: ignore[misc]
+            (32, 16, 16, 16),
+        )
+    cases["VAE 784-200-200-50 b128 elbo"] = _model(VAE, lambda m: -m.objective(mnist, "elbo").mean())  # type: ignore[operator]
+    cases["VAE 784-200-200-50 b128 iwae-dreg k5"] = _model(
+        VAE, lambda m: -m.objective(mnist, "iwae", k=5, gradient="dreg").mean()  # type: ignore[operator]
+    )
+    linear = DiscreteVAEConfig(arch="linear")
+    cases["DiscreteVAE linear b128 DisARM n2"] = _model(
+        lambda: DiscreteVAE(linear), lambda m: m.loss(mnist, rp.DisARM(), 2)[0]  # type: ignore[operator]
+    )
+    cases["DiscreteVAE linear b128 RLOO n2"] = _model(
+        lambda: DiscreteVAE(linear),
+        lambda m: m.loss(mnist, rp.ScoreFunction(LeaveOneOut()), 2)[0],  # type: ignore[operator]
+    )
+    cases["LogisticRegression D31 b32 S50"] = _model(
+        lambda: BayesianLogisticRegression(31),
+        lambda m: -m.elbo(blr_x, blr_y, num_samples=50, data_scale=455 / 32),  # type: ignore[operator]
+    )
+    cases["Pathwise 1000 vars x 64"] = _estimator(rp.Pathwise, 1000, 64)
+    cases["Pathwise(Antithetic) 1000 vars x 64"] = _estimator(
+        lambda: rp.Pathwise(sampling=rp.Antithetic()), 1000, 64
+    )
+    cases["Pathwise 3 vars x 64 (toy)"] = _estimator(rp.Pathwise, 3, 64)
+    return cases
+
+
+def _time(step: Callable[[], Tensor], leaves: list[Tensor], steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        for leaf in leaves:
+            leaf.grad = None
+        step().backward()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--backend", default="inductor")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (1: steadier when shared)")
+    parser.add_argument(
+        "--fallback-random",
+        action="store_true",
+        help="torch._inductor.config.fallback_random=True: compiled graphs draw with ATen's generator "
+        "(on CPU much faster than inductor's generated Philox code, see docs/gpu.md)",
+    )
+    parser.add_argument("--only", nargs="*", default=None, help="substrings of case names")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    torch._inductor.config.fallback_random = args.fallback_random
+    print(
+        f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
+        f"fallback_random={args.fallback_random}"
+    )
+    print(f"{'step':42s} {'eager ms':>9s} {'compiled ms':>12s} {'ratio':>7s}")
+    for name, build in _cases().items():
+        if args.only and not any(part in name for part in args.only):
+            continue
+        torch._dynamo.reset()
+        eager, leaves = build()
+        compiled_fn, compiled_leaves = build()
+        compiled = torch.compile(compiled_fn, fullgraph=True, backend=args.backend)
+        _time(eager, leaves, 2)  # warm-up
+        _time(compiled, compiled_leaves, 2)  # the compilation
+        eager_times, compiled_times = [], []
+        for _ in range(args.rounds):
+            eager_times.append(_time(eager, leaves, args.steps))
+            compiled_times.append(_time(compiled, compiled_leaves, args.steps))
+        e, c = statistics.median(eager_times), statistics.median(compiled_times)
+        print(f"{name:42s} {1e3 * e:9.3f} {1e3 * c:12.3f} {c / e:7.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
