@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hidden_modules import hide_modules
@@ -67,7 +68,9 @@ def test_command_line_without_cli_extra_prints_one_line() -> None:
     assert done.stderr == "reparam: the reparam command line needs typer: pip install 'reparam[cli]'\n"
 
 
-def test_command_without_plots_extra_prints_one_line() -> None:
-    done = _run("train", "bnn", "--epochs", "1", hide="matplotlib")
-    assert done.returncode == 1
-    assert done.stderr == "reparam: train bnn needs matplotlib: pip install 'reparam[plots]'\n"
+def test_command_without_plots_extra_prints_one_line(tmp_path: Path) -> None:
+    done = _run("train", "bnn", "--epochs", "1", "--out", str(tmp_path / "run"), hide="matplotlib")
+    assert done.returncode == 2  # a usage error, like every user error of the train commands
+    assert done.stderr.count("\n") == 1 and "pip install 'reparam[plots]'" in done.stderr, done.stderr
+    assert "--no-plots" in done.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was written
