@@ -18,8 +18,10 @@ registries, which Pyro shares) applies the right map element by element:
     \text{ finite} \\ x & \text{neither.} \end{cases}
 
 Example:
+    >>> import math
     >>> c = bounded_support(torch.tensor([0.0, -math.inf]), torch.tensor([1.0, math.inf]))
-    >>> torch.distributions.biject_to(c)(torch.zeros(2))  # tensor([0.5000, 0.0000])
+    >>> torch.distributions.biject_to(c)(torch.zeros(2))  # the interval's midpoint; identity
+    tensor([0.5000, 0.0000])
 """
 
 from __future__ import annotations

@@ -59,6 +59,8 @@ def tensor_slots(obj: object, depth: int = 0) -> list[tuple[_Path, Tensor]]:
     ``transforms``, ``parts``...) up to three levels down.
 
     Example:
+        >>> from torch.distributions import Normal
+        >>> loc, scale = torch.zeros(2, requires_grad=True), torch.ones(2, requires_grad=True)
         >>> [p for p, _ in tensor_slots(Normal(loc, scale))]
         [('loc',), ('scale',)]
     """
@@ -304,10 +306,15 @@ def implicit_surrogate(
         params: the real parameter tensors, in ``family``'s order.
 
     Example:
+        >>> from torch.distributions import Normal
+        >>> loc, scale = torch.zeros(2, requires_grad=True), torch.ones(2, requires_grad=True)
         >>> d = Normal(loc, scale)
         >>> family, params = distribution_family(d)
         >>> z = implicit_surrogate(d.sample((8,)), d.cdf, log_density=d.log_prob,
         ...                        family=family, params=params)
+        >>> z.sum().backward()  # dz/dloc = 1 for every sample
+        >>> loc.grad
+        tensor([8., 8.])
     """
     if (density is None) == (log_density is None):
         raise TypeError("implicit_surrogate: pass exactly one of log_density= or density=.")

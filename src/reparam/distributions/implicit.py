@@ -42,8 +42,11 @@ class Implicit(ReparameterizedWrapper):
             :class:`reparam.distributions.Gamma` there.
 
     Example:
-        >>> q = rp.distributions.Implicit(torch.distributions.Gamma(alpha, 1.0))
+        >>> loc = torch.tensor(0.5, requires_grad=True)
+        >>> q = rp.distributions.Implicit(torch.distributions.Laplace(loc, 1.0))
         >>> rp.expect(lambda z: z ** 2, q, rp.Pathwise(), num_samples=64).backward()
+        >>> loc.grad is not None  # ~ d/dloc (loc^2 + 2) = 1
+        True
 
     References:
         Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018.
