@@ -75,3 +75,14 @@ def test_torchrun_launch_of_the_command_line(tmp_path: Path) -> None:
     raw = torch.load(out / "checkpoint.pt", weights_only=True)
     assert raw["state"]["world_size"] == 2 and raw["state"]["step"] == 40
     assert load_checkpoint(out / "checkpoint.pt", kind="vae")["step"] == 40  # checksum verified
+    # Resume on a different number of processes (here 1): it works, not bit for bit (the data
+    # shards and RNG streams differ), and says so.
+    command = [sys.executable, "-m", "reparam", *command[command.index("train") :]]
+    command.remove("--fast")  # --fast caps the run at 40 steps
+    command[command.index("--steps") + 1] = "50"
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "done at step 50" in resumed.stdout, resumed.stdout
+    said = resumed.stdout + resumed.stderr
+    assert "resuming from step 40" in said and "bit" in said, said
+    assert load_checkpoint(out / "checkpoint.pt", kind="vae")["step"] == 50
