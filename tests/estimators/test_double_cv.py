@@ -98,7 +98,9 @@ def test_coefficient_is_chosen_from_earlier_steps_only() -> None:
     est = rp.DoubleCV()
     assert est.coefficient_value == 0.0
     logits = torch.tensor([0.3, -1.0, 0.5], dtype=torch.float64, requires_grad=True)
-    est(lambda b: (b.sum(-1) - 1.0) ** 2, Bernoulli(logits=logits), 4)
+    # 16 samples: with 4, all draws of a coordinate agree often enough (28 of 200 seeds) that
+    # the least-squares statistics stay exactly 0
+    est(lambda b: (b.sum(-1) - 1.0) ** 2, Bernoulli(logits=logits), 16)
     assert est.coefficient_value != 0.0
 
 

@@ -21,7 +21,8 @@ def test_forward_value_is_exactly_a_sample(family: str) -> None:
 
     def f(z: torch.Tensor) -> torch.Tensor:
         seen.append(z.detach().clone())
-        return z.flatten(1).sum(-1)
+        flat = z.flatten(1)  # weighted, so the gradient is not zero (a one-hot row sums to 1)
+        return (flat * torch.arange(1, flat.shape[1] + 1, dtype=flat.dtype)).sum(-1)
 
     rp.StraightThrough()(f, q, 20).backward()
     z = seen[0]
