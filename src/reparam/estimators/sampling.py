@@ -222,7 +222,6 @@ _SOBOL_MAXDIM = torch.quasirandom.SobolEngine.MAXDIM
 _DIRECTIONS: dict[tuple[int, torch.device], Tensor] = {}
 
 
-@torch.compiler.assume_constant_result
 def _sobol_directions(dim: int, device: torch.device) -> Tensor:
     """The Sobol direction numbers ``(dim, 30)`` (int64; digit 1 of a coordinate is bit 29),
     Joe & Kuo's table as torch initialises it, built once per ``(dim, device)`` and kept on
@@ -233,6 +232,11 @@ def _sobol_directions(dim: int, device: torch.device) -> Tensor:
         torch._sobol_engine_initialize_state_(state, dim)
         found = _DIRECTIONS[(dim, device)] = state.to(device)
     return found
+
+
+# What ``torch.compiler.assume_constant_result`` does, without its import of torch._dynamo at
+# ``import reparam`` time (about a second, and it probes every optional package).
+_sobol_directions._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def scrambled_sobol(num_samples: int, dim: int, device: torch.device) -> Tensor:
