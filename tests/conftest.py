@@ -43,7 +43,13 @@ def _seed_and_one_thread() -> Iterator[None]:
     torch.manual_seed(seeded(0))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    # torch's default argument validation (on) for every test: the first torch.compile in a
+    # process turns it off for the rest of the process (dynamo's TorchPatcher), which made tests
+    # that expect a validation error depend on whether a compile test ran before them.
+    validating = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(True)
     yield
+    torch.distributions.Distribution.set_default_validate_args(validating)
     torch.set_num_threads(threads)
 
 

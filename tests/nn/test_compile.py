@@ -12,7 +12,7 @@ without inductor's seconds-long code generation); one model compiles with induct
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -24,6 +24,17 @@ from torch.distributions import Normal, StudentT
 
 import reparam as rp
 from reparam.nn import BayesConv1d, BayesConv2d, BayesLinear
+
+
+@pytest.fixture(autouse=True)
+def _validation_off_as_under_compile() -> Iterator[None]:
+    """torch.compile turns torch's distribution argument validation off for the process (its
+    checks read tensor values); the suite's conftest turns it back on for every test, so the
+    compiled tests here run the way torch.compile runs them, and restore it afterwards."""
+    torch.distributions.Distribution.set_default_validate_args(False)
+    yield
+    torch.distributions.Distribution.set_default_validate_args(True)
+
 
 LAYERS: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...]]] = {
     "BayesLinear": (lambda **kw: BayesLinear(6, 5, **kw), (4, 6)),
