@@ -12,7 +12,7 @@ the replicated logits is an independent estimate of the gradient for one copy of
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -139,3 +139,14 @@ def onehot_case() -> Case:
 @pytest.fixture
 def zscores() -> Callable[[Tensor, Tensor], Tensor]:
     return z_scores
+
+
+@pytest.fixture
+def no_default_validation() -> Iterator[None]:
+    """torch's default argument validation off for one test: OneHotCategorical builds its inner
+    Categorical with the default validation, whose simplex check cannot take a size-0 batch
+    (it reshapes to ``(0, -1)``)."""
+    saved = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    yield
+    Distribution.set_default_validate_args(saved)

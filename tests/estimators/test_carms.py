@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 from seeds import seeded
 from torch import Tensor
-from torch.distributions import Bernoulli, Categorical, Distribution, Independent, OneHotCategorical
+from torch.distributions import Bernoulli, Categorical, Independent, OneHotCategorical
 
 import reparam as rp
 from reparam.baselines import LeaveOneOut
@@ -154,12 +153,6 @@ def test_create_graph_is_refused() -> None:
         torch.autograd.grad(value, leaf, create_graph=True)
 
 
-@pytest.fixture
-def no_default_validation() -> Iterator[None]:
-    saved = Distribution._validate_args
-    Distribution.set_default_validate_args(False)
-    yield
-    Distribution.set_default_validate_args(saved)
 
 
 @pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3)])

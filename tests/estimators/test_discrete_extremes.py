@@ -210,14 +210,6 @@ def test_float32_infinite_logits_are_finite(name: str) -> None:
         assert bool((grads[0][torch.isinf(logits)] == 0).all())
 
 
-@pytest.fixture
-def no_default_validation() -> Iterator[None]:
-    # torch's Categorical cannot validate a size-0 batch of logits (its simplex check reshapes
-    # to (0, -1)), and OneHotCategorical builds one with the default setting: turn it off here.
-    saved = Distribution._validate_args
-    Distribution.set_default_validate_args(False)
-    yield
-    Distribution.set_default_validate_args(saved)
 
 
 @pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3)])
