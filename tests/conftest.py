@@ -94,3 +94,14 @@ def estimates():
 @pytest.fixture
 def unbiased():
     return assert_unbiased
+
+
+@pytest.fixture
+def validation_off_as_under_compile() -> Iterator[None]:
+    """torch.compile turns torch's distribution argument validation off for the process (its
+    checks read tensor values); the autouse fixture above turns it back on for every test, so
+    compile tests use this one (``pytestmark = pytest.mark.usefixtures(...)``) to run the way
+    torch.compile runs them."""
+    torch.distributions.Distribution.set_default_validate_args(False)
+    yield
+    torch.distributions.Distribution.set_default_validate_args(True)

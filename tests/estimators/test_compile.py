@@ -11,7 +11,6 @@ generator so the draws match. Both runs start from the same seed, so they see th
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,7 @@ from seeds import seeded
 sys.path.insert(0, str(Path(__file__).parent))  # the shared cases beside this file
 from estimator_cases import CASES, forward, params
 
-
-@pytest.fixture(autouse=True)
-def _validation_off_as_under_compile() -> Iterator[None]:
-    """torch.compile turns torch's distribution argument validation off for the process (its
-    checks read tensor values); the suite's conftest turns it back on for every test, so the
-    compiled tests here run the way torch.compile runs them, and restore it afterwards."""
-    torch.distributions.Distribution.set_default_validate_args(False)
-    yield
-    torch.distributions.Distribution.set_default_validate_args(True)
+pytestmark = pytest.mark.usefixtures("validation_off_as_under_compile")  # as torch.compile runs
 
 
 INDUCTOR = {"Pathwise", "DisARM", "ScoreFunction(LeaveOneOut)"}

@@ -12,7 +12,7 @@ one step compiles with inductor (``fallback_random=True``: it draws with eager's
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -29,14 +29,7 @@ from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
 Step = Callable[[nn.Module, Tensor], Tensor]
 
 
-@pytest.fixture(autouse=True)
-def _validation_off_as_under_compile() -> Iterator[None]:
-    """torch.compile turns torch's distribution argument validation off for the process (its
-    checks read tensor values); the suite's conftest turns it back on for every test, so the
-    compiled tests here run the way torch.compile runs them, and restore it afterwards."""
-    torch.distributions.Distribution.set_default_validate_args(False)
-    yield
-    torch.distributions.Distribution.set_default_validate_args(True)
+pytestmark = pytest.mark.usefixtures("validation_off_as_under_compile")  # as torch.compile runs
 
 
 def _vae() -> nn.Module:

@@ -12,7 +12,7 @@ without inductor's seconds-long code generation); one model compiles with induct
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -25,15 +25,7 @@ from torch.distributions import Normal, StudentT
 import reparam as rp
 from reparam.nn import BayesConv1d, BayesConv2d, BayesLinear
 
-
-@pytest.fixture(autouse=True)
-def _validation_off_as_under_compile() -> Iterator[None]:
-    """torch.compile turns torch's distribution argument validation off for the process (its
-    checks read tensor values); the suite's conftest turns it back on for every test, so the
-    compiled tests here run the way torch.compile runs them, and restore it afterwards."""
-    torch.distributions.Distribution.set_default_validate_args(False)
-    yield
-    torch.distributions.Distribution.set_default_validate_args(True)
+pytestmark = pytest.mark.usefixtures("validation_off_as_under_compile")  # as torch.compile runs
 
 
 LAYERS: dict[str, tuple[Callable[..., nn.Module], tuple[int, ...]]] = {
