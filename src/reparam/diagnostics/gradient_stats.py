@@ -263,8 +263,8 @@ def gradient_stats(
         >>> loc = torch.tensor(1.0, requires_grad=True)
         >>> stats = rp.gradient_stats(lambda x: x**2, lambda: Normal(loc, 1.0), [loc],
         ...                           estimator=rp.Pathwise(), exact=[2.0])
-        >>> round(float(stats.variance[0]), 0)  # 4 sigma^2: the pathwise estimate 2x varies
-        4.0
+        >>> abs(float(stats.variance[0]) - 4.0) < 1.0  # 4 sigma^2: the pathwise estimate 2x varies
+        True
 
     Reference: Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
     Learning", JMLR 2020, section 3 (variance, computational cost) and section 8 (comparisons).
