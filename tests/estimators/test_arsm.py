@@ -116,28 +116,3 @@ def test_refusals_name_the_problem() -> None:
         rp.ARSM()(lambda b: b.sum(-1), Bernoulli(logits=torch.zeros(3)), 1)
     with pytest.raises(ValueError, match=re.escape("num_samples >= 1")):
         rp.ARSM()(coupled_cost, Categorical(logits=COUPLED_LOGITS), 0)
-
-
-def test_create_graph_is_refused() -> None:
-    leaf = COUPLED_LOGITS.clone().requires_grad_(True)
-    value = rp.ARSM()(coupled_cost, Categorical(logits=leaf), 2)
-    with pytest.raises(RuntimeError, match=re.escape("ARSM() gives first derivatives only")):
-        torch.autograd.grad(value, leaf, create_graph=True)
-
-
-
-
-@pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3)])
-def test_size_zero_batch(no_default_validation: None, shape: tuple[int, ...]) -> None:
-    leaf = torch.zeros(*shape, 3, dtype=torch.float64, requires_grad=True)
-    q = OneHotCategorical(logits=leaf, validate_args=False)
-    value = rp.ARSM()(lambda y: y.sum((-2, -1)) if len(shape) > 1 else y.sum(-1), q, 2)
-    (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)
-    assert grad is not None and grad.shape == leaf.shape
-
-
-def test_float32_keeps_dtype() -> None:
-    leaf = COUPLED_LOGITS.float().requires_grad_(True)
-    value = rp.ARSM()(lambda z: coupled_cost(z).float(), Categorical(logits=leaf), 2)
-    (grad,) = torch.autograd.grad(value, leaf)
-    assert value.dtype == grad.dtype == torch.float32 and torch.isfinite(grad).all()
