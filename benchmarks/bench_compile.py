@@ -15,6 +15,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,6 +32,18 @@ def _time(step, leaves, steps: int) -> float:  # type: ignore[no-untyped-def]
             leaf.grad = None
         step(*leaves).sum().backward()
     return (time.perf_counter() - start) / steps
+
+
+def paired_rounds(name: str, eager_round: Callable[[], float], compiled_round: Callable[[], float],
+                  rounds: int) -> None:
+    """Alternate ``rounds`` eager and compiled timing rounds and print the medians and their
+    ratio compiled / eager (shared with bench_compile_layers.py)."""
+    eager_times, compiled_times = [], []
+    for _ in range(rounds):
+        eager_times.append(eager_round())
+        compiled_times.append(compiled_round())
+    e, c = statistics.median(eager_times), statistics.median(compiled_times)
+    print(f"{name:42s} {1e3 * e:9.3f} {1e3 * c:12.3f} {c / e:7.2f}", flush=True)
 
 
 def main() -> None:
@@ -51,12 +64,12 @@ def main() -> None:
         compiled = torch.compile(forward(make(), family), fullgraph=True, backend=args.backend)
         for step in (eager, compiled):  # warm-up (and the compilation)
             _time(step, leaves, 2)
-        eager_times, compiled_times = [], []
-        for _ in range(args.rounds):
-            eager_times.append(_time(eager, leaves, args.steps))
-            compiled_times.append(_time(compiled, leaves, args.steps))
-        e, c = statistics.median(eager_times), statistics.median(compiled_times)
-        print(f"{name:42s} {1e3 * e:9.3f} {1e3 * c:12.3f} {c / e:7.2f}", flush=True)
+        paired_rounds(
+            name,
+            lambda e=eager, x=leaves: _time(e, x, args.steps),
+            lambda c=compiled, x=leaves: _time(c, x, args.steps),
+            args.rounds,
+        )
 
 
 if __name__ == "__main__":

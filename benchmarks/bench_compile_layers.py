@@ -22,7 +22,6 @@ with 64 samples (Pathwise, Pathwise(Antithetic)).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +38,8 @@ from reparam.models import VAE, BayesianLogisticRegression
 from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "estimators"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_compile import paired_rounds
 from estimator_cases import forward
 
 Case = Callable[[], tuple[Callable[[], Tensor], list[Tensor]]]  # () -> (step, leaves to clear)
@@ -152,12 +153,12 @@ def main() -> None:
         compiled = torch.compile(compiled_fn, fullgraph=True, backend=args.backend)
         _time(eager, leaves, 2)  # warm-up
         _time(compiled, compiled_leaves, 2)  # the compilation
-        eager_times, compiled_times = [], []
-        for _ in range(args.rounds):
-            eager_times.append(_time(eager, leaves, args.steps))
-            compiled_times.append(_time(compiled, compiled_leaves, args.steps))
-        e, c = statistics.median(eager_times), statistics.median(compiled_times)
-        print(f"{name:42s} {1e3 * e:9.3f} {1e3 * c:12.3f} {c / e:7.2f}", flush=True)
+        paired_rounds(
+            name,
+            lambda e=eager, x=leaves: _time(e, x, args.steps),
+            lambda c=compiled, x=compiled_leaves: _time(c, x, args.steps),
+            args.rounds,
+        )
 
 
 if __name__ == "__main__":
