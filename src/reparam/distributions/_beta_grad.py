@@ -107,6 +107,8 @@ class _SecondOrderRefused(torch.autograd.Function):
     """Identity on its first ``count`` inputs; differentiating it raises a clear error. The
     ``anchors`` (the concentrations) make the outputs part of the double-backward graph."""
 
+    generate_vmap_rule = True  # torch.func.vmap (jacrev's backward): plain torch ops, no host reads
+
     @staticmethod
     def forward(name: str, count: int, *tensors: Tensor) -> tuple[Tensor, ...]:
         return tuple(t.clone() for t in tensors[:count])
@@ -124,6 +126,8 @@ class BetaSampleGrad(torch.autograd.Function):
     """``x = sigmoid(t)`` for a detached log-odds sample ``t`` of ``Beta(a, b)``; its backward
     applies the implicit derivatives :func:`beta_logit_grad` at the returned ``x`` (rounded to
     its dtype and kept inside (0, 1), as the caller sees it; first order only)."""
+
+    generate_vmap_rule = True  # torch.func.vmap: batched inputs take the sync-free backward
 
     @staticmethod
     def forward(a: Tensor, b: Tensor, log_odds: Tensor) -> Tensor:
@@ -151,6 +155,8 @@ class BetaSampleGrad(torch.autograd.Function):
 class DirichletSampleGrad(torch.autograd.Function):
     """``x = softmax(log G)`` for detached log-gamma draws; its backward applies the implicit
     derivatives of the module docstring at the returned ``x`` (first order only)."""
+
+    generate_vmap_rule = True  # torch.func.vmap: batched inputs take the sync-free backward
 
     @staticmethod
     def forward(concentration: Tensor, log_g: Tensor) -> Tensor:
