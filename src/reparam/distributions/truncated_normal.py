@@ -118,17 +118,29 @@ class _InversionGrad(torch.autograd.Function):
     when it requires grad), each computed only if that input needs a gradient (see
     :class:`TruncatedNormal` and :func:`_quantile_derivatives`).
 
+    Inputs ``(z0, xi0, u, alpha, beta, log_z, scale64, loc, scale, low, high, value)``: the
+    float64 quantities of the forward evaluation (``u`` .. ``scale64``, reused by a first-order
+    backward), then the parameters and the uniforms. All are tensors passed positionally and
+    saved with ``save_for_backward`` (none on ``ctx``), so ``torch.func.vmap``'s generated rule
+    batches them.
+
     Higher derivatives: the standardised output ``xi`` is saved; under ``create_graph`` the
     backward rebuilds ``alpha``, ``beta`` from the parameters and the derivatives from the saved
     ``xi`` with differentiable operations, so differentiating again reaches ``xi``'s own
     dependence on the parameters (back through this function): exact at every order.
     """
 
+    generate_vmap_rule = True  # torch.func.vmap: forward and backward are plain torch ops
+
     @staticmethod
     def forward(
         z0: Tensor,
         xi0: Tensor,
-        saved: tuple[Tensor, ...],
+        u: Tensor,
+        alpha: Tensor,
+        beta: Tensor,
+        log_z: Tensor,
+        scale64: Tensor,
         loc: Tensor,
         scale: Tensor,
         low: Tensor,
@@ -138,26 +150,23 @@ class _InversionGrad(torch.autograd.Function):
         return z0.view_as(z0), xi0.view_as(xi0)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-        _, _, saved, loc, scale, low, high, value = inputs
-        ctx.saved = saved
-        ctx.params = [(t.shape, t.dtype) for t in (loc, scale, low, high, value)]
-        ctx.save_for_backward(loc, scale, low, high, value, output[1])
+    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: tuple[Tensor, Tensor]) -> None:
+        forward_values, params = inputs[2:7], inputs[7:]
+        ctx.params = [(t.shape, t.dtype) for t in params]
+        ctx.save_for_backward(*params, output[1], *forward_values)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor, grad_xi: Tensor | None) -> tuple[Tensor | None, ...]:
-        needs = tuple(ctx.needs_input_grad[3:])
+        needs = tuple(ctx.needs_input_grad[7:])
+        loc, scale, low, high, value, xi, u, alpha, beta, log_z, scale64 = ctx.saved_tensors
         if torch.is_grad_enabled():  # a graph for higher derivatives: rebuild from the inputs
-            loc, scale, low, high, value, xi = ctx.saved_tensors
             loc64, scale64 = loc.double(), scale.double()
             alpha = TruncatedNormal._standardise(low.double(), loc64, scale64)
             beta = TruncatedNormal._standardise(high.double(), loc64, scale64)
             u, log_z = value.double(), log_diff_ndtr(alpha, beta)
-        else:
-            u, xi, alpha, beta, log_z, scale64 = ctx.saved
         g_xi = None if grad_xi is None else grad_xi.double()
         d = _quantile_derivatives(grad.double(), g_xi, u, xi, alpha, beta, log_z, scale64, needs)
-        out: list[Tensor | None] = [None, None, None]
+        out: list[Tensor | None] = [None] * 7
         for need, deriv, (shape, dtype) in zip(needs, d, ctx.params, strict=True):
             out.append(deriv.sum_to_size(shape).to(dtype) if need and deriv is not None else None)
         return tuple(out)
@@ -337,9 +346,8 @@ class TruncatedNormal(Distribution):
             # Rounding in loc + scale * xi (loc far from the interval) may step past a bound, and
             # the open one-sided supports exclude the bound itself: clamp (parameter-shaped bounds).
             z0 = torch.clamp(z0, *strictly_inside(self.low.to(dtype), self.high.to(dtype)))
-        saved = (u, xi, alpha, beta, log_z, scale)
         args = (self.loc, self.scale, self.low, self.high, value)
-        out: Tensor = _InversionGrad.apply(z0, xi, saved, *args)[0]  # apply: Any
+        out: Tensor = _InversionGrad.apply(z0, xi, u, alpha, beta, log_z, scale, *args)[0]  # apply: Any
         return out
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
