@@ -73,6 +73,8 @@ FAMILIES: dict[str, tuple[Callable[[Tensor], Distribution], Callable[[Tensor], T
 ESTIMATORS: dict[str, Callable[[], object]] = {
     "ARM": rp.ARM,
     "DisARM": rp.DisARM,
+    "ARMS": rp.ARMS,
+    "DoubleCV": lambda: rp.DoubleCV(coefficient=0.5),  # a fixed beta: the same draws give the same value
     "REBAR": lambda: rp.REBAR().double(),
     "RELAX": lambda: rp.RELAX().double(),
     "Exact": rp.Exact,
@@ -81,8 +83,9 @@ ESTIMATORS: dict[str, Callable[[], object]] = {
     "GumbelSoftmaxST": lambda: rp.GumbelSoftmax(0.5, straight_through=True),
     "StraightThrough": rp.StraightThrough,
 }
-BERNOULLI_ONLY = {"ARM", "DisARM"}
-UNBIASED = ["ARM", "DisARM", "REBAR", "RELAX", "IndeCateR"]
+BERNOULLI_ONLY = {"ARM", "DisARM", "ARMS", "DoubleCV"}
+UNBIASED = ["ARM", "DisARM", "ARMS", "DoubleCV", "REBAR", "RELAX", "IndeCateR"]
+MIN_SAMPLES = {"ARMS": 2, "DoubleCV": 2}  # correlated / leave-one-out samples need two
 
 
 def _cases() -> Iterator[tuple[str, str, int]]:
@@ -184,7 +187,7 @@ def test_unbiased_at_the_limit(name: str, family: str) -> None:
     replicates = 4000 if name == "RELAX" else 20000
     make_q, f, _ = FAMILIES[family]
     leaf = logits.expand(replicates, *logits.shape).clone().requires_grad_(True)
-    value = ESTIMATORS[name]()(f, make_q(leaf), 1)  # type: ignore[operator]
+    value = ESTIMATORS[name]()(f, make_q(leaf), MIN_SAMPLES.get(name, 1))  # type: ignore[operator]
     assert value.shape == (replicates,)
     (estimates,) = torch.autograd.grad(value.sum(), leaf)
     assert bool((estimates[:, torch.isinf(logits)] == 0).all())
