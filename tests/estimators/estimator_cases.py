@@ -42,10 +42,17 @@ CASES: dict[str, tuple[Callable[[], object], str]] = {
     "Exact": (lambda: rp.Exact(), "bernoulli"),
     "GumbelSoftmax": (lambda: rp.GumbelSoftmax(0.5), "onehot"),
     "GumbelSoftmax(straight_through)": (lambda: rp.GumbelSoftmax(0.5, straight_through=True), "onehot"),
+    "GumbelSoftmax(decoupled)": (
+        lambda: rp.GumbelSoftmax(
+            straight_through="decoupled", forward_temperature=1.0, backward_temperature=0.5
+        ),
+        "onehot",
+    ),
     "StraightThrough": (lambda: rp.StraightThrough(), "bernoulli"),
     "IndeCateR": (lambda: rp.IndeCateR(), "categorical"),
     "ARSM": (lambda: rp.ARSM(), "categorical"),
     "CARMS": (lambda: rp.CARMS(), "onehot"),
+    "UnorderedSet": (lambda: rp.UnorderedSet(), "categorical-per-variable"),
     "ScoreFunction(LeaveOneOut)-categorical": (lambda: rp.ScoreFunction(LeaveOneOut()), "categorical"),
 }
 
@@ -65,6 +72,10 @@ def _categorical_cost(z: Tensor) -> Tensor:
     return ((z - 1.2) ** 2).sum(-1) + z[..., 0] * z[..., 1]
 
 
+def _per_variable_cost(z: Tensor) -> Tensor:
+    return (z.to(torch.get_default_dtype()) - 1.2) ** 2  # one cost per variable
+
+
 def _onehot_cost(y: Tensor) -> Tensor:
     numbers = (y * torch.arange(3.0, dtype=y.dtype, device=y.device)).sum(-1)
     return ((numbers - 1.2) ** 2).sum(-1)
@@ -76,6 +87,8 @@ def params(family: str) -> list[Tensor]:
         return [torch.randn(3).requires_grad_(True), (0.5 + torch.rand(3)).requires_grad_(True)]
     if family == "bernoulli":
         return [torch.randn(3).requires_grad_(True)]
+    if family.startswith("categorical"):  # K = 4 categories: UnorderedSet draws NUM_SAMPLES distinct ones
+        return [torch.randn(2, NUM_SAMPLES).requires_grad_(True)]
     return [torch.randn(2, 3).requires_grad_(True)]
 
 
@@ -92,6 +105,8 @@ def forward(estimator: object, family: str, num_samples: int = NUM_SAMPLES) -> F
             q, f = Bernoulli(logits=leaves[0], validate_args=False), _bernoulli_cost
         elif family == "categorical":
             q, f = Categorical(logits=leaves[0], validate_args=False), _categorical_cost
+        elif family == "categorical-per-variable":
+            q, f = Categorical(logits=leaves[0], validate_args=False), _per_variable_cost
         else:
             q, f = OneHotCategorical(logits=leaves[0], validate_args=False), _onehot_cost
         return rp.expect(f, q, estimator, num_samples)  # type: ignore[arg-type]
