@@ -166,9 +166,10 @@ def idx_folder(folder: str | Path, binarize: str = "none", valid_size: int = 100
         raise ValueError(f"binarize must be 'none', 'static' or 'dynamic', got {binarize!r}.")
     train_images = _read_idx(_find(folder, "train-images"))
     test_images = _read_idx(_find(folder, "t10k-images"))
-    # Flatten whatever the image size is (28 x 28 for MNIST and Fashion-MNIST).
-    train_x = train_images.reshape(len(train_images), -1) / 255.0
-    test_x = test_images.reshape(len(test_images), -1) / 255.0
+    # Flatten whatever the image size is (28 x 28 for MNIST and Fashion-MNIST); scale in float32
+    # (a float64 copy of the 60,000 training images would be 376 MB).
+    train_x = train_images.reshape(len(train_images), -1).astype(np.float32) / np.float32(255)
+    test_x = test_images.reshape(len(test_images), -1).astype(np.float32) / np.float32(255)
     if not 0 < valid_size < len(train_x):
         raise ValueError(
             f"valid_size={valid_size} must be between 1 and the {len(train_x)} training images - 1; "

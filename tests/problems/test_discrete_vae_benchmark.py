@@ -1,4 +1,5 @@
-"""The discrete-VAE estimator benchmark at a tiny budget on synthetic data, and the categorical VAE."""
+"""The discrete-VAE estimator benchmark at a tiny budget on synthetic data (and Fashion-MNIST where
+its Debian package is installed), and the categorical VAE."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from reparam.estimators.registry import make_estimator
 from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
 from reparam.problems import RUNNERS, CompareRequest
+from reparam.problems import discrete_vae_benchmark as bench
 from reparam.problems.discrete_vae_benchmark import (
     Settings,
     _num_samples,
@@ -89,3 +91,34 @@ def test_categorical_vae_prior_likelihood_and_bounds() -> None:
     assert (bound.mean() > elbo.mean()).item()
     with pytest.raises(ValueError, match="categories"):
         DiscreteVAEConfig(categories=1).validate()
+
+
+def test_missing_fashion_mnist_is_a_note_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(bench, "FASHION_MNIST", str(tmp_path / "absent"))
+    datasets, notes = bench.load_data("synthetic,fashion-mnist")
+    assert [d.name for d in datasets] == ["synthetic"]
+    assert len(notes) == 1 and "apt-get install dataset-fashion-mnist" in notes[0]
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        bench.load_data("fashion-mnist")  # nothing left to run
+    with pytest.raises(ValueError, match="unknown data set"):
+        bench.load_data("cifar")
+
+
+@pytest.mark.skipif(
+    not Path(bench.FASHION_MNIST).is_dir(),
+    reason=f"Fashion-MNIST is not installed ({bench.FASHION_MNIST} is absent): "
+    "apt-get install dataset-fashion-mnist",
+)
+def test_fashion_mnist_is_dynamically_binarized() -> None:
+    (data,), notes = bench.load_data("fashion-mnist")
+    assert data.dynamic and not notes
+    s = data.splits
+    assert (len(s.x_train), len(s.x_valid), len(s.x_test)) == (50000, 10000, 10000)
+    # training rows keep their grey levels (binarized per batch); validation and test are binary
+    assert bool(((s.x_train > 0) & (s.x_train < 1)).any())
+    assert set(s.x_test.unique().tolist()) == {0.0, 1.0} and set(s.x_valid.unique().tolist()) == {0.0, 1.0}
+    settings = Settings.parse({**TINY, "data": "fashion-mnist", "seeds": "1"})
+    run = bench.train_one("bernoulli-linear", "disarm", 0, s, settings, dynamic=True)
+    assert run.steps == 3 and math.isfinite(run.test_elbo) and len(run.step_seconds) == 3
