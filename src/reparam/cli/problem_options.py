@@ -101,7 +101,10 @@ RUNNER_OPTIONS: dict[str, tuple[ProblemOption, ...]] = {
         ProblemOption("evals", "int", 4, "evaluations of f per data point and step"),
         ProblemOption("seeds", "int", 3, "seeds per model and estimator"),
         ProblemOption("models", "str", "bernoulli-linear,bernoulli-nonlinear,categorical", "comma list"),
-        ProblemOption("data", "str", "/work/shared/data/binarized_mnist.npz", "the .npz, or synthetic"),
+        ProblemOption(
+            "data", "str", "binarized-mnist,fashion-mnist",
+            "comma list: binarized-mnist, fashion-mnist, synthetic, an .npz or an IDX folder",
+        ),
         ProblemOption("batch", "int", 50, "minibatch size"),
         ProblemOption("lr", "float", 1e-3, "Adam learning rate"),
         ProblemOption("checkpoints", "int", 3, "gradient-variance measurements along training"),
