@@ -2,11 +2,11 @@
 
 Problems (``z_d ~ Categorical(logits)``, ``y_d`` its one-hot vector, ``t`` a fixed target):
 
-* ``toy K=4 D=1``: one variable, ``f = sum_k (y_k - t_k)^2``, ``t = (0.45, 0.3, 0.15, 0.1)``;
-* ``toy K=4 D=20``: 20 variables, ``f = mean_d sum_k (y_dk - t_k)^2`` (the categorical analogue
-  of the Bernoulli toy: every variable's gradient sees the others' noise);
-* ``toy K=10 D=20``: the same with 10 categories (``t`` = 0.45, then 0.55 spread evenly), the
-  shape of the 20 x 10 categorical VAE;
+* ``toy K=4 D=1`` / ``toy K=10 D=1``: one variable, ``f = sum_k (y_k - t_k)^2``,
+  ``t = (0.45, 0.3, 0.15, 0.1)`` for K = 4, ``t`` = 0.45 then 0.55 spread evenly for K = 10;
+* ``toy K=4 D=20`` / ``toy K=10 D=20``: 20 variables, ``f = mean_d sum_k (y_dk - t_k)^2`` (the
+  categorical analogue of the Bernoulli toy: every variable's gradient sees the others' noise;
+  20 x 10 is the shape of the categorical VAE);
 * ``coupled K=4 D=3``: a cost with interactions, ``(z_0 - 1.2)^2 (z_1 + 0.5) - 0.7 z_0 z_2 +
   z_1 z_2^2`` on the category numbers.
 
@@ -17,10 +17,15 @@ evaluations of ``f``: RLOO (``rp.ScoreFunction(LeaveOneOut())``) and CARMS ``E``
 categories (only where ``E <= K``; its costs are per variable, so only on ``D = 1``).
 
 Printed per row: the per-coordinate gradient variance (mean over the logits of the variance of
-one estimate, from ``R`` independent estimates), its ratio to RLOO at the same budget with the
-standard error of the log ratio, and for ARSM the mean number of DISTINCT pseudo-action vectors
-per draw (what an ``f`` that caches repeated configurations would evaluate). Unbiasedness is
-checked against ``rp.Exact()`` on the way (max ``|z|`` over coordinates).
+one estimate, from ``R`` independent estimates), its ratio to RLOO's at the same budget with the
+ratio's standard error (the two variances come from independent runs; delta method), the ratio's
+log in standard errors (``z``), the check "X <= RLOO" (``FAIL`` only when the ratio is above 1 by
+more than 3 standard errors, one-sided false-alarm rate 1.3e-3 per row when the variances are
+equal; ``pass (below)`` when it is below 1 by more than 3, ``pass (tie)`` otherwise), and for
+ARSM the mean number of DISTINCT pseudo-action vectors per draw (what an ``f`` that caches
+repeated configurations would evaluate; the row ``ARSM distinct`` compares ARSM with RLOO at that
+many evaluations). Unbiasedness is checked against ``rp.Exact()`` on the way (max ``|z|`` over
+coordinates). A summary per problem and estimator closes the output.
 
 Run: python benchmarks/bench_categorical_estimators.py [--replicates 5000] [--seed 0]
 (problems with more than 50 logits use a fifth of the replicates, at least 2000)
@@ -40,6 +45,8 @@ from torch.distributions import Categorical
 import reparam as rp
 from reparam.baselines import LeaveOneOut
 
+THRESHOLD = 3.0  # standard errors of the log ratio for a FAIL / a "below"
+
 
 @dataclass
 class Problem:
@@ -47,6 +54,16 @@ class Problem:
     logits: Tensor  # (D, K)
     cost: Callable[[Tensor], Tensor]  # (n, R, D) category numbers -> (n, R)
     per_variable: bool = False  # cost is a sum of per-variable costs (UnorderedSet can run)
+
+
+@dataclass
+class Row:
+    problem: str
+    budget: int
+    name: str
+    ratio: float
+    se: float  # of the ratio
+    z: float  # log ratio / its standard error
 
 
 def _target(k: int) -> Tensor:
@@ -116,12 +133,66 @@ def spread(grad: Tensor) -> tuple[float, float]:
     return var, float(dev.std()) / float(dev.mean()) / math.sqrt(r)
 
 
-def distinct_pseudo_actions(rows: Tensor, swaps: int, replicates: int) -> float:
-    """Mean number of distinct pseudo-action vectors per ARSM draw (rows: ``(S n, R, D)``)."""
-    z = rows.reshape(swaps, -1, replicates, rows.shape[-1]).double()
-    code = (z * (1000.0 ** torch.arange(z.shape[-1], dtype=torch.float64) % 7919.0 + 1.0)).sum(-1)
-    code = code.sort(0).values
-    return float((1 + (code[1:] != code[:-1]).sum(0)).double().mean())
+def max_abs_z(grad: Tensor, exact: Tensor) -> float:
+    """Unbiasedness: ``max |mean - exact| / stderr`` (``inf`` if a constant coordinate is off)."""
+    stderr = grad.std(0) / math.sqrt(grad.shape[0])
+    noisy = stderr > 1e-12  # a zero-variance coordinate is compared exactly
+    if not torch.allclose(grad.mean(0)[~noisy], exact[~noisy], atol=1e-9):
+        return math.inf
+    return float(((grad.mean(0) - exact)[noisy] / stderr[noisy]).abs().max()) if noisy.any() else 0.0
+
+
+def distinct_pseudo_actions(rows: Tensor, swaps: int) -> float:
+    """Mean number of distinct pseudo-action vectors per ARSM draw (rows: ``(S n, R, D)``, swap
+    major), compared exactly row by row."""
+    z = rows.reshape(swaps, -1, rows.shape[-1])  # (S, n R, D)
+    return sum(len(torch.unique(z[:, i], dim=0)) for i in range(z.shape[1])) / z.shape[1]
+
+
+def check(name: str, ratio: float, z: float) -> str:
+    if z > THRESHOLD:
+        return f"FAIL: {name} > RLOO"
+    return "pass (below)" if z < -THRESHOLD else "pass (tie)"
+
+
+def compare(
+    problem: Problem, budget: int, name: str, var: float, rel: float, base: tuple[float, float]
+) -> Row:
+    ratio = var / base[0]
+    se_log = math.sqrt(rel**2 + base[1] ** 2)
+    return Row(problem.name, budget, name, ratio, ratio * se_log, math.log(ratio) / se_log)
+
+
+def line(row: Row, n: int, var: float, bias_z: float | str, distinct: str = "") -> str:
+    label = row.name.split()[0]
+    verdict = check(label, row.ratio, row.z) if row.name != "RLOO" else ""
+    ratio = f"{1.0:6.3f}" + " " * 15
+    if row.name != "RLOO":
+        ratio = f"{row.ratio:6.3f} ± {row.se:5.3f} {row.z:6.1f}"
+    bias = f"{bias_z:7.2f}" if isinstance(bias_z, float) else f"{bias_z:>7}"
+    return (f"{row.problem:16} {row.budget:4d} {row.name:13} {n:4d} {var:11.4e} {ratio} {bias} "
+            f"{distinct:>8}  {verdict}")
+
+
+def summary(rows: list[Row]) -> None:
+    print("\nSummary: ratio to RLOO at equal evaluations of f, min - max over the budgets (± SE of each)")
+    order = ["CARMS", "ARSM", "ARSM distinct", "UnorderedSet"]
+    problems = list(dict.fromkeys(r.problem for r in rows))
+    for name in order:
+        for problem in problems:
+            mine = [r for r in rows if r.problem == problem and r.name == name]
+            if not mine:
+                continue
+            lo, hi = min(mine, key=lambda r: r.ratio), max(mine, key=lambda r: r.ratio)
+            verdicts = [check(name, r.ratio, r.z) for r in mine]
+            fails = sum(v.startswith("FAIL") for v in verdicts)
+            below = sum(v == "pass (below)" for v in verdicts)
+            span = f"{lo.ratio:6.3f} ± {lo.se:5.3f}"
+            if len(mine) > 1:
+                span += f" - {hi.ratio:6.3f} ± {hi.se:5.3f}"
+            outcome = "FAIL" if fails else "pass"
+            print(f"  {name.split()[0] + ' <= RLOO':19} {problem:16} {name:13} {span:33} {outcome}: "
+                  f"{below} of {len(mine)} budgets below by > {THRESHOLD:g} SE, {fails} above")
 
 
 def main() -> None:
@@ -130,48 +201,44 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    problems = [_toy(4, 1), _toy(4, 20), _toy(10, 20), _coupled()]
-    print(f"R = {args.replicates} independent estimates per row; ratio = variance / RLOO's at the same E")
-    print(f"{'problem':18} {'E':>4} {'estimator':14} {'n':>4} {'var/coord':>11} {'ratio':>7} "
-          f"{'se(log r)':>9} {'max|z|':>7} {'distinct':>8}")
+    problems = [_toy(4, 1), _toy(10, 1), _toy(4, 20), _toy(10, 20), _coupled()]
+    print(f"R = {args.replicates} independent estimates per row; ratio = variance / RLOO's at the same E "
+          f"± its SE, z = log(ratio) / SE; check fails above {THRESHOLD:g} SE")
+    print(f"{'problem':16} {'E':>4} {'estimator':13} {'n':>4} {'var/coord':>11} {'ratio ± SE':>14} "
+          f"{'z':>6} {'max|z|':>7} {'distinct':>8}  check")
+    rows: list[Row] = []
     for problem in problems:
         d, k = problem.logits.shape
         exact = exact_gradient(problem)
         swaps = 1 + k * (k - 1) // 2
         replicates = args.replicates if k * d < 50 else max(2000, args.replicates // 5)
         for budget in sorted({2, 3, k, swaps}):
-            rows: list[tuple[str, object, int]] = [("RLOO", rp.ScoreFunction(LeaveOneOut()), budget)]
-            rows.append(("CARMS", rp.CARMS(), budget))
+            runs: list[tuple[str, object, int]] = [("RLOO", rp.ScoreFunction(LeaveOneOut()), budget)]
+            runs.append(("CARMS", rp.CARMS(), budget))
             if budget % swaps == 0:
-                rows.append(("ARSM", rp.ARSM(), budget // swaps))
+                runs.append(("ARSM", rp.ARSM(), budget // swaps))
             if problem.per_variable and budget <= k:
-                rows.append(("UnorderedSet", rp.UnorderedSet(), budget))
-            base = None
-            for name, estimator, n in rows:
+                runs.append(("UnorderedSet", rp.UnorderedSet(), budget))
+            base = (1.0, 0.0)
+            for name, estimator, n in runs:
                 grad, seen = estimates(problem, estimator, n, replicates)
                 var, rel = spread(grad)
-                if base is None:
+                if name == "RLOO":
                     base = (var, rel)
-                ratio = var / base[0]
-                se = math.sqrt(rel**2 + base[1] ** 2) if name != "RLOO" else 0.0
-                stderr = grad.std(0) / math.sqrt(replicates)
-                noisy = stderr > 1e-12  # a zero-variance coordinate is compared exactly
-                z = float(((grad.mean(0) - exact)[noisy] / stderr[noisy]).abs().max()) if noisy.any() else 0.0
-                if not torch.allclose(grad.mean(0)[~noisy], exact[~noisy], atol=1e-9):
-                    z = math.inf
-                distinct = ""
-                if name == "ARSM":
-                    distinct = f"{distinct_pseudo_actions(seen, swaps, replicates):8.2f}"
-                print(f"{problem.name:18} {budget:4d} {name:14} {n:4d} {var:11.4e} {ratio:7.3f} "
-                      f"{se:9.3f} {z:7.2f} {distinct:>8}")
+                row = compare(problem, budget, name, var, rel, base)
+                rows.append(row)
+                distinct = f"{distinct_pseudo_actions(seen, swaps):8.2f}" if name == "ARSM" else ""
+                print(line(row, n, var, max_abs_z(grad, exact), distinct))
                 if name == "ARSM" and round(float(distinct)) < budget:
                     # the paper's accounting: only the distinct pseudo-actions are evaluated
                     m = round(float(distinct))
                     other, _ = estimates(problem, rp.ScoreFunction(LeaveOneOut()), m, replicates)
                     var_m, rel_m = spread(other)
-                    print(f"{problem.name:18} {m:4d} {'RLOO':14} {m:4d} {var_m:11.4e} {1.0:7.3f} {0.0:9.3f}")
-                    print(f"{problem.name:18} {m:4d} {'ARSM distinct':14} {n:4d} {var:11.4e} "
-                          f"{var / var_m:7.3f} {math.sqrt(rel**2 + rel_m**2):9.3f}")
+                    print(line(Row(problem.name, m, "RLOO", 1.0, 0.0, 0.0), m, var_m, ""))
+                    row = compare(problem, m, "ARSM distinct", var, rel, (var_m, rel_m))
+                    rows.append(row)
+                    print(line(row, n, var, ""))
+    summary(rows)
 
 
 if __name__ == "__main__":
