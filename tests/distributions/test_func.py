@@ -17,6 +17,7 @@ BUILDS: dict[str, Callable[[torch.Tensor], torch.distributions.Distribution]] = 
     "Gamma": lambda a: D.Gamma(a, 1.5, validate_args=False),
     "Beta": lambda a: D.Beta(a, torch.tensor(3.0), validate_args=False),
     "Dirichlet": lambda a: D.Dirichlet(torch.stack([a, a + 1.0]), validate_args=False),
+    "VonMises": lambda a: D.VonMises(0.5, a, validate_args=False),
 }
 
 
@@ -72,3 +73,31 @@ def test_jacrev_of_rsample_equals_per_sample_autograd(name: str) -> None:
     z = draw(a)
     want = torch.stack([torch.autograd.grad(zi, a, retain_graph=True)[0] for zi in z])
     torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+
+
+def test_von_mises_vmap_of_grad_and_jacrev() -> None:
+    # both regimes (series below 50, normal approximation above) inside vmap and jacrev
+    def loss(a: torch.Tensor) -> torch.Tensor:
+        return (D.VonMises(0.5, a, validate_args=False).rsample((40,)) ** 2).sum()
+
+    batch = torch.tensor([0.5, 2.0, 80.0])
+    state = torch.get_rng_state()
+    got = torch.func.vmap(torch.func.grad(loss), randomness="same")(batch)
+    want = []
+    for value in batch:
+        torch.set_rng_state(state)
+        a = value.clone().requires_grad_()
+        loss(a).backward()
+        want.append(a.grad)
+    torch.testing.assert_close(got, torch.stack(want), rtol=1e-6, atol=0)
+
+    def draw(a: torch.Tensor) -> torch.Tensor:
+        return D.VonMises(0.5, a, validate_args=False).rsample((6,))
+
+    state = torch.get_rng_state()
+    jac = torch.func.jacrev(draw)(torch.tensor(2.0))
+    torch.set_rng_state(state)
+    a = torch.tensor(2.0, requires_grad=True)
+    z = draw(a)
+    per_sample = torch.stack([torch.autograd.grad(zi, a, retain_graph=True)[0] for zi in z])
+    torch.testing.assert_close(jac, per_sample, rtol=1e-6, atol=0)

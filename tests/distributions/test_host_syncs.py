@@ -60,14 +60,11 @@ CASES: dict[str, tuple[Build, float]] = {
     "InverseCDF": (lambda p: D.InverseCDF(Normal(0.4, p, validate_args=False)), 1.1),
 }
 # Counts measured at the time of writing (shared, per-element); issue #14 wants both at 0.
-# VonMises: its sampler and regimes. (The gamma family and StudentT reached 0: regimes by masks
-# and fixed-size pools, _gamma_regimes; Beta/Dirichlet: a fixed worst-case continued-fraction
-# term count, _incomplete_beta.plan.)
-KNOWN: dict[str, tuple[int, int]] = {
-    # one read per round of its rejection loop (random: 6-8 shared, 14-16 per-element seen over
-    # seed offsets 0-5), plus the regime split; bounded above that spread
-    "VonMises": (10, 20),
-}
+# Every class is at 0 now. (The gamma family and StudentT: regimes by masks and fixed-size pools,
+# _gamma_regimes; Beta/Dirichlet: a fixed worst-case continued-fraction term count,
+# _incomplete_beta.plan; VonMises: a pooled fixed-shape sampler and regimes by torch.where,
+# _von_mises_sampler, _von_mises_regimes.)
+KNOWN: dict[str, tuple[int, int]] = {}
 
 
 def count(name: str, per_element: bool) -> int:

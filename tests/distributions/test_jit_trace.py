@@ -29,6 +29,7 @@ CASES: dict[str, Callable[[torch.Tensor], Distribution]] = {
         torch.stack([p, p + 1.0, 3.0 * torch.ones_like(p)], -1), validate_args=False
     ),
     "StudentT": lambda p: D.StudentT(p, 0.2, 1.3, validate_args=False),
+    "VonMises": lambda p: D.VonMises(0.5, p, validate_args=False),
 }
 
 

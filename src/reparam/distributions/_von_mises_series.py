@@ -131,10 +131,14 @@ def _sine_sums(x: Tensor, coefs: Tensor) -> Tensor:
     two_cos = 2.0 * torch.cos(x)
     b1 = torch.zeros((coefs.shape[1], *x.shape), dtype=x.dtype, device=x.device)
     b2 = torch.zeros_like(b1)
+    in_place = not (sync_free(x) or sync_free(coefs))  # torch.func: batched operands, out of place
     for n in range(coefs.shape[0] - 1, -1, -1):
-        # b_n = c_n + 2 cos(x) b_{n+1} - b_{n+2}, written over b_{n+2}'s buffer.
-        b2.neg_().addcmul_(two_cos, b1).add_(coefs[n])
-        b1, b2 = b2, b1
+        # b_n = c_n + 2 cos(x) b_{n+1} - b_{n+2}, on the host path written over b_{n+2}'s buffer.
+        if in_place:
+            b2.neg_().addcmul_(two_cos, b1).add_(coefs[n])
+            b1, b2 = b2, b1
+        else:
+            b1, b2 = torch.addcmul(coefs[n] - b2, two_cos, b1), b1
     return b1 * torch.sin(x)
 
 

@@ -102,27 +102,22 @@ def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
 
 
 class _VonMisesSpec(PathwiseSpec):
-    r"""``g = dz/dkappa`` at ``x = wrap(z - loc)`` and its partials (for second derivatives).
+    r"""``g = dx/dkappa`` at the mean-zero sample ``x`` (the sample is ``z = wrap(x + loc)``) and
+    its partials (for second derivatives).
 
     With ``d_x log p = -kappa sin x`` and ``d_kappa log p = cos x - I1/I0``:
-    ``dg/dz = I1/I0 - cos x + g kappa sin x``,
+    ``dg/dx = I1/I0 - cos x + g kappa sin x``,
     ``dg/dkappa = -F_{kappa kappa}/p - g (cos x - I1/I0)``
     (:func:`~reparam.distributions._von_mises_regimes.cdf_second`).
     """
 
     name = "VonMises"
 
-    def __init__(self, loc: Tensor) -> None:
-        self.loc = loc.detach().double()
-
-    def _x(self, z: Tensor) -> Tensor:
-        return _wrap(z.double() - self.loc)
-
     def first(self, z: Tensor, theta: Tensor) -> Tensor:
-        return torch.nan_to_num(von_mises_sample_grad(self._x(z), theta))
+        return torch.nan_to_num(von_mises_sample_grad(z, theta))
 
     def partials(self, z: Tensor, theta: Tensor, g: Tensor) -> tuple[Tensor, Tensor]:
-        x, kappa = _flat_args(self._x(z), theta)
+        x, kappa = _flat_args(z, theta)
         score = _score_kappa(x, kappa)
         d_z = g * kappa * torch.sin(x) - score
         second = cdf_second(x.reshape(-1), kappa.reshape(-1) if kappa.dim() else kappa).reshape(x.shape)
@@ -174,14 +169,19 @@ class VonMises(_TorchVonMises):
         infinite (torch's loop never ended there); ``concentration = 0`` gives the uniform
         distribution, its limit. float64 inside (``acos`` near 1 loses the digits of small
         angles in float32: relative 6e-4 at ``kappa = 1e4``)."""
-        shape = self._extended_shape(torch.Size(sample_shape))
-        loc, kappa = self.loc.double(), self.concentration.double()
+        x, offset = self._centered(torch.Size(sample_shape))
+        return _wrap(x + offset + self.loc.double()).to(self.loc.dtype)
+
+    def _centered(self, sample_shape: torch.Size) -> tuple[Tensor, Tensor]:
+        """float64 mean-zero draws ``x`` (detached) and ``offset``: 0, or NaN where the parameters
+        are invalid (see :meth:`sample`); the sample is ``wrap(x + offset + loc)``."""
+        shape = self._extended_shape(sample_shape)
+        loc, kappa = self.loc.detach().double(), self.concentration.detach().double()
         valid = torch.isfinite(loc) & (kappa >= 0) & (kappa < math.inf)
-        loc = torch.where(valid, loc, torch.full_like(loc, math.nan))
+        offset = torch.where(valid, torch.zeros_like(loc), torch.full_like(loc, math.nan))
         # kappa -> 0 is the uniform limit (acceptance 1); 1e-30 reaches it without 1/0.
         kappa = torch.where(valid, kappa.clamp(min=1e-30), torch.ones_like(kappa))
-        x = von_mises_centered(kappa, shape)
-        return _wrap(x + loc).to(self.loc.dtype)
+        return von_mises_centered(kappa, shape), offset
 
     def log_prob(self, value: Tensor) -> Tensor:
         """``kappa (cos(z - loc) - 1) - log(2 pi i0e(kappa))``: exact where torch's Bessel
@@ -201,10 +201,8 @@ class VonMises(_TorchVonMises):
         return torch.remainder(upto - start, 1.0).to(torch.result_type(value, self.loc))
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
-        with torch.no_grad():
-            z0 = self.sample(torch.Size(sample_shape))
-        # dz/dkappa is evaluated lazily in backward (second derivatives exact); dz/dloc = 1.
-        z: Tensor = PathwiseSample.apply(self.concentration, z0, _VonMisesSpec(self.loc))  # apply: Any
-        if self.loc.requires_grad:
-            z = z + (self.loc - self.loc.detach())
-        return z
+        """:meth:`sample`'s draws (the same values from the same generator state), with
+        ``dz/dkappa`` evaluated lazily in backward (second derivatives exact) and ``dz/dloc = 1``."""
+        x0, offset = self._centered(torch.Size(sample_shape))
+        x: Tensor = PathwiseSample.apply(self.concentration, x0, _VonMisesSpec())  # apply: Any
+        return _wrap(x + offset + self.loc.double()).to(self.loc.dtype)
