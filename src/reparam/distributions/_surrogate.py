@@ -53,6 +53,25 @@ of its own parameter tensors (same order as the ``params`` given to :func:`impli
 # ------------------------------------------------------------------ parameter discovery
 
 
+def _tracked(t: Tensor) -> Tensor:
+    """``t``, or under ``torch.func.vmap`` the tensor it wraps that autograd tracks: a batched
+    tensor reports ``requires_grad=False`` and no ``grad_fn`` even where the tensor it wraps has
+    them (``grad(vmap(f))``, or plain autograd around ``vmap``)."""
+    if t.requires_grad or torch.compiler.is_compiling():
+        return t
+    inner = t
+    while torch._C._functorch.is_batchedtensor(inner):
+        inner = torch._C._functorch.get_unwrapped(inner)
+        if inner.requires_grad:
+            return inner
+    return t
+
+
+def requires_grad(t: Tensor) -> bool:
+    """``t.requires_grad``, looking through ``vmap``'s batching wrappers (:func:`_tracked`)."""
+    return _tracked(t).requires_grad
+
+
 def tensor_slots(obj: object, depth: int = 0) -> list[tuple[_Path, Tensor]]:
     """The tensors requiring grad held by ``obj`` (a distribution), with their attribute paths:
     its own attributes, and those of nested distributions and transforms (``base_dist``,
@@ -67,7 +86,7 @@ def tensor_slots(obj: object, depth: int = 0) -> list[tuple[_Path, Tensor]]:
     found: list[tuple[_Path, Tensor]] = []
     for key, value in vars(obj).items():
         if isinstance(value, Tensor):
-            if value.requires_grad:
+            if requires_grad(value):
                 found.append(((key,), value))
         elif depth < 3 and isinstance(value, (Distribution, Transform)):
             found += [((key, *p), t) for p, t in tensor_slots(value, depth + 1)]
@@ -146,13 +165,23 @@ class _Reroot(torch.autograd.Function):
     ``inputs``: its backward is the vector-Jacobian product of ``fn`` taken on fresh leaves and,
     under ``create_graph``, itself applied through :class:`_Reroot` (so its derivatives reach the
     real inputs too). ``fn`` maps tensors to a tuple of tensors, differentiably in those inputs
-    that require grad (and evaluates with grad enabled inside itself if it needs autograd)."""
+    that require grad (and evaluates with grad enabled inside itself if it needs autograd).
+
+    ``setup_context`` style with a generated vmap rule, so ``torch.func`` transforms run through
+    it (under ``vmap`` ``fn`` sees batched tensors: it must use only torch operations that vmap
+    supports, as :meth:`_Problem.partial` does)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx: _Ctx, fn: _Fn, *inputs: Tensor) -> tuple[Tensor, ...]:
-        ctx.fn = fn
-        ctx.save_for_backward(*inputs)
+    def forward(fn: _Fn, *inputs: Tensor) -> tuple[Tensor, ...]:
         return tuple(fn(*(x.detach() for x in inputs)))
+
+    @staticmethod
+    def setup_context(ctx: _Ctx, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        fn, *tensors = inputs
+        ctx.fn = fn
+        ctx.save_for_backward(*tensors)
 
     @staticmethod
     def backward(ctx: _Ctx, *grads: Tensor) -> tuple[Tensor | None, ...]:
@@ -194,6 +223,26 @@ class _Problem:
             value = cdf(z)
             weight = _neg_reciprocal(density(z), value.dtype)
             return _vjp([value], leaves, [_as(grad, weight, value.shape, value.dtype)], create_graph)
+
+    def partial_func(self, z: Tensor, grad: Tensor, *params: Tensor) -> tuple[Tensor, ...]:
+        """:meth:`partial` under ``torch.func`` transforms: ``torch.func.vjp`` in the parameters
+        alone (``z`` closed over, hence held fixed), so the enclosing transforms differentiate
+        and batch the result directly, at every order (no leaves, no :class:`_Reroot`)."""
+        assert self.family is not None
+        family = self.family
+        value, pullback = torch.func.vjp(lambda *ps: family(ps)[0](z), *params)
+        weight = _neg_reciprocal(family(params)[1](z), value.dtype)
+        got: tuple[Tensor, ...] = pullback(_as(grad, weight, value.shape, value.dtype))
+        return got
+
+
+def _under_torch_func() -> bool:
+    """Whether a ``torch.func`` transform (``grad``, ``vjp``, ``jacrev``, ``vmap``...) is active:
+    there every backward runs with grad mode on and tensors are wrapped, so leaves cannot be made
+    (``requires_grad_``); :meth:`_Problem.partial_func` is used instead."""
+    if torch.compiler.is_compiling():
+        return False
+    return bool(torch._C._functorch.get_interpreter_stack())
 
 
 def _neg_reciprocal(density: Tensor, dtype: torch.dtype) -> Tensor:
@@ -242,6 +291,8 @@ class _ImplicitRoot(torch.autograd.Function):
     autograd from ``F(z)`` to them, with the path back through this node cut (``problem.busy``).
     """
 
+    generate_vmap_rule = True  # torch.func.vmap: no host reads; the closures see batched tensors
+
     @staticmethod
     def forward(z0: Tensor, cdf0: Tensor, weight: Tensor, problem: _Problem, *params: Tensor) -> Tensor:
         return z0.view_as(z0)
@@ -261,6 +312,8 @@ class _ImplicitRoot(torch.autograd.Function):
         if not torch.is_grad_enabled():
             return None, _as(grad, weight, *ctx.cdf_meta), None, None, *nones
         if problem.family is not None:
+            if _under_torch_func():
+                return None, None, None, None, *problem.partial_func(z, grad, *params)
             return None, None, None, None, *_Reroot.apply(problem.partial, z, grad, *params)
         if problem.busy:  # reached through z from the partial below: cut
             return None, None, None, None, *nones
@@ -325,12 +378,21 @@ def implicit_surrogate(
         # through the aliases means the substituted copy still reads other tensors.
         params = [t.view_as(t) for t in params]
         cdf0 = family(params)[0](z0)
-        if cdf0.requires_grad and _graph_leaves(cdf0, stop=params):
+        tracked = _tracked(cdf0)  # under vmap, the graph is on the tensors it wraps
+        if tracked.requires_grad and _graph_leaves(tracked, stop=[_tracked(t) for t in params]):
             family = None  # differentiate back to the leaves instead (as exact, slower)
     else:
         cdf0 = cdf(z0)
-    if not cdf0.requires_grad:
+    if not requires_grad(cdf0):
         return z0
+    if family is None and not cdf0.requires_grad:  # batched by vmap: no graph to walk here
+        raise RuntimeError(
+            "implicit_surrogate: under torch.func.vmap inside a differentiating transform (e.g. "
+            "grad(vmap(f))), the cdf must depend on the parameters only through tensors held by "
+            "the distribution (its attributes, found by tensor_slots) or passed as family=/params=; "
+            "this cdf reads other tensors. Store the parameters as attributes of the distribution, "
+            "or put vmap outside the differentiating transform (vmap(grad(f)))."
+        )
     p = density if density is not None else (lambda z: torch.exp(log_density(z)))  # type: ignore[misc]
     with torch.no_grad():
         weight = _neg_reciprocal(p(z0), cdf0.dtype)

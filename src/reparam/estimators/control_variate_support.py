@@ -95,7 +95,10 @@ class _AttachGradient(torch.autograd.Function):
     """A zero scalar whose backward hands fixed gradients to ``params``, whatever the incoming
     gradient's scale or sign: the control's variance gradient does not depend on how the user
     scales or negates the surrogate. Inputs ``(estimator, count, *params, *grads)``;
-    ``setup_context`` style, so ``torch.func`` and ``torch.compile`` trace through it."""
+    ``setup_context`` style with a generated vmap rule, so ``torch.func`` transforms (``vmap``
+    of ``grad`` included) and ``torch.compile`` trace through it."""
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(estimator: str, count: int, *tensors: Tensor) -> Tensor:
