@@ -67,6 +67,17 @@ def validation_enabled(validate_args: bool | None) -> bool:
     return Distribution._validate_args if validate_args is None else bool(validate_args)
 
 
+def restore_validation(dist: Distribution, validate_args: bool | None) -> None:
+    """After ``super().__init__(..., validate_args=False)`` in a class whose own checks (run
+    before it) are stricter than torch's argument constraints: validation of later samples as
+    ``validate_args`` asked (the class default when None), without torch's second pass over the
+    arguments (a mask and a reduction per argument)."""
+    if validate_args is None:
+        vars(dist).pop("_validate_args", None)
+    else:
+        dist._validate_args = bool(validate_args)
+
+
 def _first_violation(value: Tensor | float, ok: Callable[[Tensor], Tensor]) -> str | None:
     """``"<value>"`` or ``"<value> at index (i, j)"`` for the first entry where ``ok`` fails."""
     t = torch.as_tensor(value).detach()
@@ -79,10 +90,23 @@ def _first_violation(value: Tensor | float, ok: Callable[[Tensor], Tensor]) -> s
     return f"{t[index].item()} at index {index}"
 
 
+def _shared_value_in(value: Tensor | float, low: float, high: float) -> bool:
+    """Whether ``value`` is a Python number or a one-element real tensor strictly between ``low``
+    and ``high`` (False for NaN), read with one call instead of a mask and a reduction; anything
+    else (and any failure) is left to :func:`_first_violation`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return low < value < high
+    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype.is_floating_point:
+        return low < value.item() < high
+    return False
+
+
 def check_positive_finite(owner: str, **params: Tensor | float) -> None:
     """Raise a ``ValueError`` naming the first of ``params`` with an entry that is not positive
     and finite (NaN, inf, ``<= 0``), with the fix."""
     for name, value in params.items():
+        if _shared_value_in(value, 0.0, math.inf):
+            continue
         found = _first_violation(value, lambda t: (t > 0) & (t < math.inf))
         if found is not None:
             raise ValueError(
@@ -95,6 +119,8 @@ def check_positive_finite(owner: str, **params: Tensor | float) -> None:
 def check_finite(owner: str, **params: Tensor | float) -> None:
     """Raise a ``ValueError`` naming the first of ``params`` with an entry that is NaN or infinite."""
     for name, value in params.items():
+        if _shared_value_in(value, -math.inf, math.inf):
+            continue
         found = _first_violation(value, torch.isfinite)
         if found is not None:
             raise ValueError(

@@ -31,6 +31,7 @@ replaces: ~2e-9 relative or better in float64 (``tests/distributions/test_gamma_
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -85,6 +86,7 @@ def _economised_table() -> list[list[float]]:
 
 
 _TEMME = _economised_table()
+TEMME_TABLE = np.array(_TEMME)  # (orders + 1, width), for combining on the host
 
 
 def temme_log_grad(eta: Tensor, a: Tensor) -> Tensor:

@@ -20,6 +20,16 @@ deterministic point inside the support. Concentrations that are not positive and
 finite (NaN, inf, ``<= 0``) give NaN samples: they are replaced by 1 for the draw and the NaN
 enters through the per-concentration factor ``d`` (no extra per-sample work).
 
+Small calls (at most :data:`NATIVE_MAX` samples, float32/float64 on the CPU or CUDA, outside
+``torch.func.vmap``) take ``torch._standard_gamma`` instead, for ``Gamma(alpha)`` with
+``alpha >= 1`` (the boosted concentration below 1): one fused kernel, no host synchronisation
+and fixed shapes, where the vectorised sampler's ~50 tensor operations cost ~100 us per call
+whatever its size. The choice depends on the call's size, dtype and device only (Python values
+known before the call), so eager calls, ``torch.jit.trace`` replays and ``torch.compile``d
+graphs draw the same values. Under ``vmap`` (where torch has no ``randomness="same"`` rule for
+``_standard_gamma`` on a batched concentration) the vectorised sampler is used at every size, so
+``vmap`` draws equal those of eager calls above :data:`NATIVE_MAX` only.
+
 The acceptance test is written with ``log1p`` (``d (1 - v + log v) = d (3 log1p(w) - 3w - 3w^2 -
 w^3)``, ``w = c z``), so in float32 it stays within ``~sqrt(d) * 1e-7`` of the exact test even for
 concentrations of 1e4.
@@ -34,6 +44,41 @@ from torch import Tensor
 
 REJECTION_RATE_BOUND = 0.05  # Marsaglia-Tsang rejects below 0.05/alpha of draws (measured: 0.048 at 1)
 POOL_ROUNDS = 6  # redraws of the rejected: 7 rejections in a row have probability below 8e-10
+NATIVE_MAX = 8192  # up to this many samples per call, torch._standard_gamma (see module docstring)
+_NATIVE_DTYPES = (torch.float32, torch.float64)
+_NATIVE_DEVICES = ("cpu", "cuda")
+
+
+def _vmap_active() -> bool:
+    """Whether a ``torch.func.vmap`` transform is active (random draws are then batched by
+    torch's randomness rules, which ``_standard_gamma`` lacks for ``randomness="same"``)."""
+    if torch.compiler.is_compiling() or not torch._C._are_functorch_transforms_active():
+        return False
+    interpreters = torch._functorch.pyfunctorch.retrieve_all_functorch_interpreters()
+    return any(i.key() == torch._C._functorch.TransformType.Vmap for i in interpreters)
+
+
+def native(like: Tensor, n: int) -> bool:
+    """Whether a call of ``n`` samples in ``like``'s dtype and device draws with
+    ``torch._standard_gamma`` (module docstring); decided from Python values only."""
+    return (
+        n <= NATIVE_MAX
+        and like.dtype in _NATIVE_DTYPES
+        and like.device.type in _NATIVE_DEVICES
+        and not _vmap_active()
+    )
+
+
+def boosted_gamma(alpha: Tensor, shape: torch.Size) -> Tensor:
+    """``x ~ Gamma(alpha, 1)`` for finite ``alpha >= 1`` broadcast to ``shape``: one
+    ``torch._standard_gamma`` kernel for small calls (:func:`native`), else the vectorised
+    sampler (:func:`_cube_root_draws`)."""
+    if native(alpha, shape.numel()):
+        out: Tensor = torch._standard_gamma(alpha.expand(shape))
+        return out
+    root = _cube_root_draws(alpha, shape)
+    # clamped like torch's kernel, so a sample is never below the smallest normal number
+    return (root * root).mul_(root).mul_(alpha - 1.0 / 3.0).clamp_(min=torch.finfo(alpha.dtype).tiny)
 
 
 def valid_concentration(alpha: Tensor) -> Tensor:
@@ -108,20 +153,32 @@ def _cube_root_draws(alpha: Tensor, shape: torch.Size) -> Tensor:
 
 
 def log_standard_gamma(
-    alpha: Tensor, shape: torch.Size | None = None, dtype: torch.dtype | None = None
+    alpha: Tensor, shape: torch.Size | None = None, dtype: torch.dtype | None = None, checked: bool = False
 ) -> Tensor:
     r"""``log x`` with ``x ~ Gamma(alpha, 1)``, ``alpha`` broadcast to ``shape`` (its own shape by
     default); finite for any ``alpha > 0`` (``log x = log Gamma(alpha + 1) + log(U) / alpha``
     below 1); NaN where ``alpha`` is not positive and finite. The draw of ``Gamma(alpha + 1)``
     runs in ``alpha``'s dtype; the result and the term ``log(U)/alpha`` are in ``dtype``
     (``alpha``'s by default): float64 keeps the digits of ``log x`` near ``-1e4`` that float32
-    would lose (e.g. at ``alpha = 1e-4``)."""
-    alpha, nan_or_zero = _safe(alpha.detach())
+    would lose (e.g. at ``alpha = 1e-4``). ``checked``: the caller has read every concentration
+    and found it positive and finite (the draws are the same, the NaN bookkeeping is skipped)."""
+    alpha = alpha.detach()
     shape = alpha.shape if shape is None else torch.Size(shape)
+    if checked:
+        nan_or_zero = None
+    else:
+        alpha, nan_or_zero = _safe(alpha)
     small = alpha < 1.0
     boosted = torch.where(small, alpha + 1.0, alpha)
-    log_d = torch.log(boosted - 1.0 / 3.0) + nan_or_zero
-    log_x = torch.log(_cube_root_draws(boosted, shape)).mul_(3.0).add_(log_d)
+    if native(boosted, shape.numel()):
+        log_x = torch.log(torch._standard_gamma(boosted.expand(shape)))
+        if nan_or_zero is not None:
+            log_x = log_x + nan_or_zero
+    else:
+        log_d = torch.log(boosted - 1.0 / 3.0)
+        if nan_or_zero is not None:
+            log_d = log_d + nan_or_zero
+        log_x = torch.log(_cube_root_draws(boosted, shape)).mul_(3.0).add_(log_d)
     dtype = alpha.dtype if dtype is None else dtype
     # log U / alpha below 1 (zero elsewhere), without asking whether any alpha is below 1
     tiny = torch.finfo(dtype).tiny
@@ -135,14 +192,26 @@ def needs_log_space(alpha: Tensor) -> bool:
     return bool((alpha < 1.0).any())
 
 
-def standard_gamma(alpha: Tensor, shape: torch.Size | None = None, log_space: bool | None = None) -> Tensor:
+def standard_gamma(
+    alpha: Tensor, shape: torch.Size | None = None, log_space: bool | None = None, checked: bool = False
+) -> Tensor:
     """``x ~ Gamma(alpha, 1)``, ``alpha`` broadcast to ``shape``, in ``alpha``'s dtype (clamped to
     its smallest normal number where ``x`` underflows, so ``log x`` stays finite); NaN where
-    ``alpha`` is not positive and finite. ``log_space``: :func:`needs_log_space` if known."""
+    ``alpha`` is not positive and finite. ``log_space``: :func:`needs_log_space` if known;
+    ``checked`` as for :func:`log_standard_gamma`."""
+    if not torch.is_grad_enabled() and checked:  # no graph to keep away from: no detach needed
+        shape = alpha.shape if shape is None else torch.Size(shape)
+        if not (needs_log_space(alpha) if log_space is None else log_space):
+            return boosted_gamma(alpha, shape)
     alpha = alpha.detach()
     shape = alpha.shape if shape is None else torch.Size(shape)
     if needs_log_space(alpha) if log_space is None else log_space:
-        return torch.exp(log_standard_gamma(alpha, shape)).clamp_(min=torch.finfo(alpha.dtype).tiny)
+        log_x = log_standard_gamma(alpha, shape, checked=checked)
+        return torch.exp(log_x).clamp_(min=torch.finfo(alpha.dtype).tiny)
+    if checked:
+        return boosted_gamma(alpha, shape)
     alpha, nan_or_zero = _safe(alpha)
+    if native(alpha, shape.numel()):
+        return torch._standard_gamma(alpha.expand(shape)) + nan_or_zero
     root = _cube_root_draws(alpha, shape)
     return (root * root).mul_(root).mul_(alpha - 1.0 / 3.0 + nan_or_zero)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Chi2 as _TorchChi2
 
-from reparam.distributions._checks import check_positive_finite, validation_enabled
+from reparam.distributions._checks import check_positive_finite, restore_validation, validation_enabled
 from reparam.distributions.gamma import gamma_rsample, log_space_hint
 
 _Shape = torch.Size | Sequence[int]
@@ -25,7 +25,8 @@ class Chi2(_TorchChi2):
     def __init__(self, df: Tensor | float, validate_args: bool | None = None) -> None:
         if validation_enabled(validate_args):
             check_positive_finite(type(self).__name__, df=df)
-        super().__init__(df, validate_args=validate_args)
+        super().__init__(df, validate_args=False)  # checked above, more strictly
+        restore_validation(self, validate_args)
         self._log_space = log_space_hint(0.5 * df) if isinstance(df, (int, float)) else None
 
     def expand(self, batch_shape: _Shape, _instance: Chi2 | None = None) -> Chi2:

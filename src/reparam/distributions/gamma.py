@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Gamma as _TorchGamma
 
-from reparam.distributions._checks import check_positive_finite, validation_enabled
-from reparam.distributions._gamma_grad import GammaSampleGrad
+from reparam.distributions._checks import check_positive_finite, restore_validation, validation_enabled
+from reparam.distributions._gamma_grad import apply_sample_grad
 from reparam.distributions._gamma_sampler import log_standard_gamma, needs_log_space, standard_gamma
 from reparam.distributions._sync import sync_free
 
@@ -43,19 +43,41 @@ def gamma_rsample(
     normal number (as torch does), so it never leaves the support; NaN where ``concentration``
     or ``rate`` is not positive and finite.
     """
-    with torch.no_grad():
-        alpha = concentration.detach()
+    host = not sync_free(concentration)
+    checked, value = False, None
+    if host and concentration.numel() == 1:  # a shared concentration read once (free on the CPU)
+        value = concentration.item()
+        checked = 0.0 < value < math.inf
         if log_space is None:
-            log_space = True if sync_free(alpha) else needs_log_space(alpha)
-        x = log_standard_gamma(alpha, shape) if log_space else standard_gamma(alpha, shape, False)
-    # Rate-shaped work only: NaN where the rate is invalid (gradient kept where it is valid).
-    rate = torch.where((rate > 0) & (rate < math.inf), rate, torch.full_like(rate, math.nan))
+            log_space = value < 1.0
+    with torch.no_grad():
+        if log_space is None:
+            log_space = True if not host else needs_log_space(concentration)
+        if log_space:
+            x = log_standard_gamma(concentration, shape, checked=checked)
+        else:
+            x = standard_gamma(concentration, shape, False, checked=checked)
+    rate, unit = _checked_rate(rate, host)
     tiny = torch.finfo(x.dtype).tiny
     # dx/dalpha is evaluated lazily, in backward; dz/drate = -z/rate comes from autograd.
     if log_space:
-        return torch.exp(GammaSampleGrad.apply(concentration, x, True) - torch.log(rate)).clamp(min=tiny)
-    z: Tensor = GammaSampleGrad.apply(concentration, x, False) / rate  # apply: Any
-    return z.clamp(min=tiny)
+        log_z = apply_sample_grad(concentration, x, True, value)
+        return torch.exp(log_z if unit else log_z - torch.log(rate)).clamp(min=tiny)
+    z = apply_sample_grad(concentration, x, False, value)
+    if unit and checked:  # x is already at least tiny (the samplers clamp): nothing to clamp
+        return z
+    return (z if unit else z / rate).clamp(min=tiny)
+
+
+def _checked_rate(rate: Tensor, host: bool) -> tuple[Tensor, bool]:
+    """``rate`` with NaN where it is not positive and finite (gradient kept where it is valid),
+    and whether it is a constant 1 (no division needed). A shared rate on the host path is read
+    once instead (usually valid: nothing to do)."""
+    if host and rate.numel() == 1:
+        value = rate.item()
+        if 0.0 < value < math.inf:
+            return rate, value == 1.0 and not rate.requires_grad
+    return torch.where((rate > 0) & (rate < math.inf), rate, torch.full_like(rate, math.nan)), False
 
 
 class Gamma(_TorchGamma):
@@ -84,7 +106,8 @@ class Gamma(_TorchGamma):
     ) -> None:
         if validation_enabled(validate_args):
             check_positive_finite(type(self).__name__, concentration=concentration, rate=rate)
-        super().__init__(concentration, rate, validate_args=validate_args)
+        super().__init__(concentration, rate, validate_args=False)  # checked above, more strictly
+        restore_validation(self, validate_args)
         self._log_space = log_space_hint(concentration)
 
     def expand(self, batch_shape: _Shape, _instance: Gamma | None = None) -> Gamma:
