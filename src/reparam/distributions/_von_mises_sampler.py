@@ -17,7 +17,9 @@ Fixed shapes (:mod:`reparam.distributions._pool`): one round for every element; 
 ``budget(n, 0.345)`` rejected elements are redrawn :data:`FIRST_ROUNDS` times at once (a pool
 of fixed size) and take their first accepted draw; those still rejected (each original element
 with probability at most ``0.345^(1 + FIRST_ROUNDS)`` = 1.4e-2) go to a second, smaller pool
-redrawn :data:`SECOND_ROUNDS` times. An element rejected in every round (probability below
+redrawn :data:`SECOND_ROUNDS` times (up to :data:`SINGLE_POOL_MAX` elements, one pool redrawn
+``FIRST_ROUNDS + SECOND_ROUNDS`` times instead: fewer operations, as small calls are dominated
+by their count). An element rejected in every round (probability below
 ``0.345^(1 + FIRST_ROUNDS + SECOND_ROUNDS)`` = 1.2e-13), or beyond a pool (below 1e-15 per
 call), is set to the mode ``x = 0``. The work is about ``2.4 n`` proposals, against
 ``~log(n)/log(1/0.345)`` rounds over all ``n`` elements for a loop that asks the host whether all
@@ -45,6 +47,7 @@ REJECTION_RATE_BOUND = 0.345  # Best-Fisher rejects at most 34.4% of proposals (
 FIRST_ROUNDS = 3  # redraws in the first pool: 0.345^4 = 1.4e-2 of the elements go on to the second
 SECOND_ROUNDS = 24  # redraws in the second pool: rejected throughout with probability 1.2e-13
 _SECOND_RATE = REJECTION_RATE_BOUND ** (1 + FIRST_ROUNDS)
+SINGLE_POOL_MAX = 512  # up to here one pool redrawn FIRST_ROUNDS + SECOND_ROUNDS times (<= 7.5e3 draws)
 _TAU_1 = 1.0 + math.sqrt(5.0)
 _RHO_1 = (_TAU_1 - math.sqrt(2.0 * _TAU_1)) / 2.0
 R_AT_ONE = (1.0 + _RHO_1 * _RHO_1) / (2.0 * _RHO_1)  # r at kappa = 1: the pools' padding slots
@@ -99,6 +102,9 @@ def von_mises_centered(kappa: Tensor, shape: torch.Size) -> Tensor:
         kappa, r = kappa.reshape(()), r.reshape(())
     else:
         kappa, r = kappa.expand(shape).reshape(-1), r.expand(shape).reshape(-1)
+    if n <= SINGLE_POOL_MAX:  # one pool with every redraw: fewer operations for small calls
+        x, _ = _redraw(x, rejected, kappa, r, REJECTION_RATE_BOUND, FIRST_ROUNDS + SECOND_ROUNDS)
+        return x.reshape(shape)
     x, rejected = _redraw(x, rejected, kappa, r, REJECTION_RATE_BOUND, FIRST_ROUNDS)
     x, _ = _redraw(x, rejected, kappa, r, _SECOND_RATE, SECOND_ROUNDS)
     return x.reshape(shape)
