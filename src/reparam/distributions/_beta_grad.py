@@ -48,7 +48,13 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from reparam.distributions._gamma_sampler import log_standard_gamma
-from reparam.distributions._incomplete_beta import beta_continued_fraction, plan
+from reparam.distributions._incomplete_beta import (
+    beta_continued_fraction,
+    float32_terms,
+    implicit_logit_grad,
+    plan,
+)
+from reparam.distributions._sync import sync_free
 
 SECOND_ORDER_MESSAGE = (
     "{name}.rsample: second derivatives in the concentrations are not supported (the implicit "
@@ -69,10 +75,16 @@ def beta_logit_grad(
     caller) the fraction runs in float32 where the concentrations allow it (within 1e-5 of
     float64), the rest of the formula in float64.
     """
+    terms, float32_ok = plan(a, b)
+    if not (sync_free(log_x) or sync_free(a) or sync_free(b)):
+        if float32_allowed and float32_ok:
+            log_x, log_y, terms = log_x.float(), log_y.float(), float32_terms(terms)
+        else:
+            log_x, log_y = log_x.double(), log_y.double()
+        return implicit_logit_grad(torch.exp(log_x), torch.exp(log_y), log_x, log_y, a, b, terms)
     log_x, log_y = log_x.double(), log_y.double()
     a, b = a.double(), b.double()
     total = a + b
-    terms, float32_ok = plan(a, b)
     x, y = torch.exp(log_x), torch.exp(log_y)
     swap = x > (a + 1) / (total + 2)
     z = torch.where(swap, y, x)
@@ -90,6 +102,33 @@ def beta_logit_grad(
     grad_p = ((log_z - 1 / p + shift_p) * f + f_p) / -p
     grad_q = ((log_w + shift_q) * f + f_q) / -p
     return torch.where(swap, -grad_q, grad_p), torch.where(swap, -grad_p, grad_q)
+
+
+def beta_vjp(x: Tensor, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
+    """``(sum grad dx/da, sum grad dx/db)`` at samples ``x`` of ``Beta(a, b)`` (the backward of
+    :class:`BetaSampleGrad`), summed to the shapes and dtypes of ``a`` and ``b``, without a graph.
+
+    On the host path a float32 ``x`` is evaluated in float32 where
+    :func:`reparam.distributions._incomplete_beta.plan` allows it, otherwise in float64 (and
+    always in float64 on the sync-free path)."""
+    x = x.detach()
+    terms, float32_ok = plan(a, b)
+    if not (sync_free(x) or sync_free(a) or sync_free(b) or sync_free(grad)):
+        if x.dtype == torch.float32 and float32_ok:
+            terms = float32_terms(terms)
+        else:
+            x = x.double()
+        y = 1 - x
+        grad_a, grad_b = implicit_logit_grad(x, y, torch.log(x), torch.log1p(-x), a, b, terms)
+    else:
+        x = x.double()
+        y = 1 - x
+        grad_a, grad_b = beta_logit_grad(torch.log(x), torch.log1p(-x), a, b)
+    weight = grad.to(x.dtype) * x * y
+    return (
+        (weight * grad_a).sum_to_size(a.shape).to(a.dtype),
+        (weight * grad_b).sum_to_size(b.shape).to(b.dtype),
+    )
 
 
 def _refuse_second_order(
@@ -142,12 +181,7 @@ class BetaSampleGrad(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         a, b, x = ctx.saved_tensors  # type: ignore[attr-defined]
         with torch.no_grad():
-            x = x.double()
-            log_x, log_y = torch.log(x), torch.log1p(-x)
-            grad_a, grad_b = beta_logit_grad(log_x, log_y, a, b, a.dtype == torch.float32)
-            weight = grad.double() * x * (1 - x)
-            grad_a = (weight * grad_a).sum_to_size(a.shape).to(a.dtype)
-            grad_b = (weight * grad_b).sum_to_size(b.shape).to(b.dtype)
+            grad_a, grad_b = beta_vjp(x, a, b, grad)
         grad_a, grad_b = _refuse_second_order("Beta", (grad_a, grad_b), (a, b))
         return grad_a, grad_b, None
 
@@ -180,12 +214,21 @@ def dirichlet_vjp(x: Tensor, concentration: Tensor, grad: Tensor) -> Tensor:
     """``sum_j grad_j dx_j/dalpha_i`` at a point ``x`` of the simplex (the backward of
     :class:`DirichletSampleGrad`, usable at any ``x``, e.g. to check the tangent field), summed to
     ``concentration``'s shape and dtype; evaluated in float64 without a graph."""
-    x = x.detach().double()
-    alpha = concentration.detach().double()
+    alpha = concentration.detach()
     rest = alpha.sum(-1, keepdim=True) - alpha
-    float32 = concentration.dtype == torch.float32
-    grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest, float32)
-    g = grad.detach().double()
+    x = x.detach()
+    if sync_free(x) or sync_free(alpha) or sync_free(grad):
+        x = x.double()
+        grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest)
+    else:  # the host path: float32 where plan() allows it
+        terms, float32_ok = plan(alpha, rest)
+        if x.dtype == torch.float32 and float32_ok:
+            terms = float32_terms(terms)
+        else:
+            x = x.double()
+        log_y = _log_complement(x)
+        grad_logit, _ = implicit_logit_grad(x, torch.exp(log_y), torch.log(x), log_y, alpha, rest, terms)
+    g = grad.detach().to(x.dtype)
     g = g - (x * g).sum(-1, keepdim=True)
     return (x * grad_logit * g).sum_to_size(concentration.shape).to(concentration.dtype)
 

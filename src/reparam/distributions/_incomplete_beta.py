@@ -46,8 +46,11 @@ TERMS_PER_ROOT = 1.6
 SKEW_PER_ROOT = 3.0
 SKEW_MAX = 40.0
 SKEW_BELOW = 3.0
-FLOAT32_FROM = 0.1  # float32 recurrences for concentrations in [0.1, 30]: see plan()
-FLOAT32_UP_TO = 30.0
+# float32 evaluation (a float32 caller, host path) for a, b >= 0.1, a <= 300, b <= 30: see plan()
+FLOAT32_FROM = 0.1
+FLOAT32_UP_TO = 30.0  # the second concentration b (the one whose large values cost float32 digits)
+FLOAT32_FIRST_UP_TO = 300.0  # the first concentration a
+FLOAT32_TERMS_FRACTION = 0.75  # float32 aims at ~2e-6 truncation, not 1e-7: see float32_terms()
 RESCALE_EVERY = 4  # |d_n| < 1 on the fast side: four steps grow A, B by less than 2^4
 SYNC_FREE_MAX_CONCENTRATION = 1e4  # the documented range: the sync-free count covers it
 
@@ -85,11 +88,15 @@ SYNC_FREE_TERMS = _worst_case_terms()
 
 
 def plan(p: Tensor, q: Tensor) -> tuple[int, bool]:
-    """``(terms_for(p, q), float32 suffices)`` from one host read of one number: the fraction
-    may run in float32 where every concentration lies in
-    [:data:`FLOAT32_FROM`, :data:`FLOAT32_UP_TO`] (its implicit derivative then stays within
-    1e-5 relative of float64's, measured over the quantiles of that square; outside, the
-    float32 recurrence loses up to 3e-2 at (0.1, 1e4)).
+    """``(terms_for(p, q), float32 suffices)`` from one host read of one number: a float32
+    caller may evaluate in float32 (:func:`implicit_logit_grad`, with :func:`float32_terms`)
+    where ``p, q >= FLOAT32_FROM``, ``p <= FLOAT32_FIRST_UP_TO`` and ``q <= FLOAT32_UP_TO``
+    (``p`` the first concentration ``a``). There the implicit derivative at a float32 sample
+    stays within 4e-5 relative of its float64 evaluation (measured over quantiles 1e-9..1 - 1e-9
+    of 88 pairs of that region, worst at (0.1, 30); ``tests/distributions/test_incomplete_beta.py``
+    holds it to 5e-5). Outside, float32 loses digits: 2e-4 at (3, 100) or (1e4, 1), 1e-3 at
+    (0.1, 100), 0.3 at (3, 1e3) (large ``b`` with small ``a``: the fraction's first partial
+    numerators approach -1 and its derivatives cancel against the digammas), so float64 is kept.
 
     Where :func:`reparam.distributions._sync.sync_free` holds (accelerators, compiling,
     ``vmap``, :func:`reparam.distributions.force_sync_free`) nothing is read:
@@ -101,11 +108,41 @@ def plan(p: Tensor, q: Tensor) -> tuple[int, bool]:
         return 0, True
     if sync_free(p) or sync_free(q):
         return SYNC_FREE_TERMS, False
-    need, small, large = _need(p, q)
-    in_range = (small.min() >= FLOAT32_FROM) & (large.max() <= FLOAT32_UP_TO)
+    if p.numel() <= PYTHON_PLAN_UP_TO and q.numel() <= PYTHON_PLAN_UP_TO:
+        return _plan_values(p.detach().reshape(-1).tolist(), q.detach().reshape(-1).tolist())
+    need, small, _ = _need(p, q)
+    in_range = (small.min() >= FLOAT32_FROM) & (p.max() <= FLOAT32_FIRST_UP_TO) & (q.max() <= FLOAT32_UP_TO)
     # one read: the term count, plus 1e6 when float32 does not suffice (needs stay below 1e3)
     code = float(need.max() + torch.where(in_range, 0.0, 1e6))
     return _round_terms(code % 1e6), code < 1e6
+
+
+PYTHON_PLAN_UP_TO = 64  # concentrations read as Python numbers (two reads, no tensor operations)
+
+
+def _plan_values(ps: list[float], qs: list[float]) -> tuple[int, bool]:
+    """:func:`plan` from the concentrations as numbers (broadcast against each other)."""
+    if len(ps) != len(qs):
+        ps, qs = (ps * len(qs), qs) if len(ps) == 1 else (ps, qs * len(ps))
+    need, in_range = 0.0, True
+    for p, q in zip(ps, qs, strict=True):
+        small, large = min(p, q), max(p, q)
+        if not (small > 0 and large < math.inf):  # NaN, inf or <= 0: NaN derivatives, any count
+            in_range = False
+            continue
+        skew = min(SKEW_PER_ROOT * math.sqrt(large), SKEW_MAX) if small < SKEW_BELOW else 0.0
+        need = max(need, TERMS_BASE + TERMS_PER_ROOT * math.sqrt(p + q) + skew)
+        in_range = in_range and small >= FLOAT32_FROM and p <= FLOAT32_FIRST_UP_TO and q <= FLOAT32_UP_TO
+    return _round_terms(need), in_range
+
+
+def float32_terms(terms: int) -> int:
+    """Terms for a float32 evaluation given the float64 count ``terms`` (for ~1e-7): three
+    quarters of it, even. Measured need for a truncation error below 2e-6 over quantiles
+    1e-9..1 - 1e-9 and the switching point, a in [0.1, 300], b in [0.1, 30]: at most 0.75 of the
+    float64 count everywhere (e.g. 24 of 32 at (100, 30), 22 of 40 at (0.1, 30), 10 of 24 at
+    (2, 3)); float32 rounding itself costs up to 4e-5 (:func:`plan`)."""
+    return 2 * math.ceil(FLOAT32_TERMS_FRACTION * terms / 2)
 
 
 def coefficients(p: Tensor, q: Tensor, terms: int) -> Tensor:
@@ -180,3 +217,124 @@ def beta_continued_fraction(
     b, db_dp, db_dq = now[1].unbind(0)
     f = b / a
     return f, (db_dp - f * da_dp) / a, (db_dq - f * da_dq) / a
+
+
+def order_table(a: Tensor, b: Tensor, terms: int) -> Tensor:
+    """``(c_n, dc_n/da, dc_n/db)`` for ``n = 1..terms`` (``d_n = c_n z``) in both orders of the
+    concentrations, shaped ``(terms, 3, 2, *a.shape)``: index 0 of the third axis is the plain
+    order ``(p, q) = (a, b)``, index 1 the exchanged one ``(p, q) = (b, a)`` (whose partials in
+    ``p`` and ``q`` are the ones in ``b`` and ``a``). ``a``, ``b`` of one shape; ``terms`` even."""
+    both = coefficients(torch.stack([a, b]), torch.stack([b, a]), terms)
+    exchanged = both[:, :, 1].index_select(1, torch.tensor([0, 2, 1], device=a.device))
+    return torch.stack([both[:, :, 0], exchanged], 2)
+
+
+def fraction_backward(d: Tensor, d_prime: Tensor) -> tuple[Tensor, Tensor]:
+    r"""``(g_1, dg_1/dtheta)`` of ``g_n = 1 + d_n/g_{n+1}``, ``g_{N+1} = 1`` (so ``F = 1/g_1``,
+    the module's fraction after ``N`` terms), evaluated from the last term to the first.
+
+    ``d`` is ``(N, n)`` (the partial numerators with ``z`` included), ``d_prime`` ``(N, k, n)``
+    their derivatives in ``k`` parameters. The values take one operation per term; the
+    derivatives are then a reverse-mode sum over the term axis, whatever ``N``:
+
+    .. math::
+        \frac{dg_1}{d\theta} = \sum_{n=1}^{N} \frac{d_n'}{g_{n+1}}
+            \prod_{k=1}^{n-1} \Big(-\frac{d_k}{g_{k+1}^2}\Big), \qquad
+        -\frac{d_k}{g_{k+1}^2} = \frac{1 - g_k}{g_{k+1}}.
+
+    Every step divides by a ``g`` on the fast side of the fraction, where ``|d_1| < 1`` and the
+    tails stay near 1 (no rescaling needed, unlike the forward recurrence). Memory is ``N n``.
+    """
+    terms = d.shape[0]
+    g = torch.empty((terms + 1, *d.shape[1:]), dtype=d.dtype, device=d.device)
+    g[terms] = 1.0
+    one = torch.ones((), dtype=d.dtype, device=d.device)
+    rows, numerators = g.unbind(0), d.unbind(0)
+    for k in range(terms - 1, -1, -1):
+        torch.addcdiv(one, numerators[k], rows[k + 1], out=rows[k])
+    inverse = g[1:].reciprocal()  # 1/g_{n+1}
+    ratio = (1.0 - g[:-1]).mul_(inverse)  # -d_n/g_{n+1}^2
+    weight = torch.empty_like(inverse)
+    weight[0] = 1.0
+    if d[0].numel() < 1024 or terms < 2:  # cumprod along the leading axis is slow for long rows
+        torch.cumprod(ratio[:-1], 0, out=weight[1:])
+    else:
+        w_rows, r_rows = weight.unbind(0), ratio.unbind(0)
+        for k in range(1, terms):
+            torch.mul(w_rows[k - 1], r_rows[k - 1], out=w_rows[k])
+    weight.mul_(inverse)
+    return g[0], (weight.unsqueeze(1) * d_prime).sum(0)
+
+
+def _chunk(terms: int) -> int:
+    """Elements per pass of :func:`implicit_logit_grad`: about 2^18 stored values (cache-sized)."""
+    return max(1024, (1 << 18) // max(terms, 1))
+
+
+def implicit_logit_grad(
+    x: Tensor, y: Tensor, log_x: Tensor, log_y: Tensor, a: Tensor, b: Tensor, terms: int
+) -> tuple[Tensor, Tensor]:
+    r"""``(d logit(x)/da, d logit(x)/db)`` for ``x ~ Beta(a, b)``, given ``x``, ``y = 1 - x`` and
+    their logarithms (all of one dtype, which the evaluation keeps), from the fraction after
+    ``terms`` terms evaluated by :func:`fraction_backward`.
+
+    With ``s`` the side (``s = 1`` where ``x > (a + 1)/(a + b + 2)``, the fraction then taken
+    at ``z = y`` with the concentrations exchanged) and ``g_1 = 1/F``,
+
+    .. math::
+        \frac{d\,\mathrm{logit}\,x}{da} = \frac{k}{g_1}\Big(\log x + \psi(a + b) - \psi(a)
+            - \frac{1 - s}{a} - \frac{1}{g_1}\frac{\partial g_1}{\partial a}\Big), \qquad
+        \frac{d\,\mathrm{logit}\,x}{db} = \frac{k}{g_1}\Big(\log y + \psi(a + b) - \psi(b)
+            - \frac{s}{b} - \frac{1}{g_1}\frac{\partial g_1}{\partial b}\Big),
+
+    ``k = -1/a`` (``s = 0``) or ``1/b`` (``s = 1``): the formula of
+    :mod:`reparam.distributions._beta_grad` with ``F_p = -g_{1,p}/g_1^2``. Everything that
+    depends on the concentrations only (the coefficients of both orders, the digammas, ``k``)
+    is evaluated once on the concentrations' shape in float64 and blended per element as
+    ``plain + s (exchanged - plain)``; the per-element work is ``terms`` divisions and a fixed
+    number of operations, in passes over the leading dimension that keep ``terms x chunk``
+    values in cache.
+    """
+    out_shape = torch.broadcast_shapes(x.shape, a.shape, b.shape)
+    shape = torch.broadcast_shapes(out_shape, (1,))
+    dtype, rank = x.dtype, len(shape)
+    a, b = torch.broadcast_tensors(a.detach().double(), b.detach().double())
+    params = (1,) * (rank - a.dim()) + a.shape
+    a, b = a.reshape(params), b.reshape(params)
+    table = order_table(a, b, terms).to(dtype)  # (terms, 3, 2, *params)
+    psi_total = torch.digamma(a + b)
+    shift_a, shift_b = psi_total - torch.digamma(a), psi_total - torch.digamma(b)
+    inv_a, inv_b = a.reciprocal(), b.reciprocal()
+    # rows: the constant of d/da, of d/db, the factor k; plain order, then exchanged
+    plain_constants = torch.stack([shift_a - inv_a, shift_b, -inv_a]).to(dtype)
+    exchanged_constants = torch.stack([shift_a, shift_b - inv_b, inv_b]).to(dtype)
+    table_plain, table_delta = table[:, :, 0], table[:, :, 1] - table[:, :, 0]
+    constants_delta = exchanged_constants - plain_constants
+    x, y, log_x, log_y = (v.reshape((1,) * (rank - v.dim()) + v.shape) for v in (x, y, log_x, log_y))
+    swap = x > ((a + 1) / (a + b + 2)).to(dtype)
+    side = swap.to(dtype).expand(shape)
+    z = torch.where(swap, y, x).expand(shape)
+    logs = torch.stack(torch.broadcast_tensors(log_x, log_y)).expand(2, *shape)
+    rows = shape[0]
+    per_row = max(math.prod(shape[1:]), 1)
+    step = max(1, _chunk(terms) // per_row)
+    outs = []
+    for start in range(0, max(rows, 1), step):
+        part = slice(start, start + step)
+        own = params[0] > 1  # concentrations that vary along the leading dimension
+        t_plain = table_plain[:, :, part] if own else table_plain
+        t_delta = table_delta[:, :, part] if own else table_delta
+        c_plain = plain_constants[:, part] if own else plain_constants
+        c_delta = constants_delta[:, part] if own else constants_delta
+        s = side[part]
+        coef = (t_delta * s).add_(t_plain).flatten(2)  # (terms, 3, elements)
+        zp = z[part].reshape(-1)
+        g1, dg1 = fraction_backward(coef[:, 0] * zp, coef[:, 1:])
+        inverse = g1.reciprocal()
+        const = (c_delta * s).add_(c_plain).flatten(1)
+        out = logs[:, part].reshape(2, -1) + const[:2]
+        out.addcmul_(dg1, zp * inverse, value=-1.0).mul_(const[2] * inverse)
+        outs.append(out)
+    both = outs[0] if len(outs) == 1 else torch.cat(outs, 1)
+    grad_a, grad_b = both.reshape(2, *out_shape).unbind(0)
+    return grad_a, grad_b
