@@ -20,9 +20,6 @@ The classes that draw gamma variates (:data:`GAMMA_DRAWS`) may take a different 
 their loop members are ``vmap`` over a batch of one (the same sampler as the batched call): the
 comparison then checks the batching (each member its own parameters, draws and gradients), and
 ``test_func_grad_equals_eager_gradient`` checks the unbatched transform against eager autograd.
-
-VonMises is in the grad, jacrev and second-order tests, not in the vmap ones (its sampler does
-not run under vmap yet).
 """
 
 from __future__ import annotations
@@ -104,7 +101,7 @@ BUILDS: dict[str, Build] = {
 # torch.multinomial, which has no same-randomness rule for batched probabilities) and its
 # components the user's Logistic; test_vmap_with_different_draws covers batched weights.
 VMAP_BUILDS: dict[str, Build] = {
-    **{name: build for name, build in BUILDS.items() if name != "VonMises"},
+    **BUILDS,
     "MixtureSameFamily": lambda a: D.MixtureSameFamily(
         Categorical(logits=_t([0.3, -0.2]), validate_args=False),
         _Logistic(torch.stack([a, 2 * a]), _t([1.0, 0.5])),
@@ -226,9 +223,7 @@ def test_jacrev_of_rsample_equals_per_sample_autograd(name: str) -> None:
 
 
 SECOND_ORDER_REFUSED = ("Beta", "Dirichlet")
-# VonMises: its second-order backward makes autograd leaves (requires_grad_), which torch.func
-# forbids; eager second derivatives are covered in test_higher_order.py.
-SECOND_ORDER = sorted(set(BUILDS) - {*SECOND_ORDER_REFUSED, "VonMises"})
+SECOND_ORDER = sorted(set(BUILDS) - set(SECOND_ORDER_REFUSED))
 
 
 @pytest.mark.parametrize("name", SECOND_ORDER)

@@ -216,9 +216,16 @@ def _series_second(x: Tensor, kappa: Tensor, terms: int | None = None) -> Tensor
 
 
 def _normal_second(x: Tensor, kappa: Tensor) -> Tensor:
-    """``d^2F/dkappa^2`` of the normal approximation, by autograd through
-    :func:`normal_cdf_and_grad` (``kappa`` 0-d or shaped like ``x``)."""
-    with torch.enable_grad():
-        k = kappa.detach().expand(x.shape).clone().requires_grad_(True)
-        (d2,) = torch.autograd.grad(normal_cdf_and_grad(x, k)[1], k, torch.ones_like(x))
-    return d2
+    """``d^2F/dkappa^2`` of the normal approximation (``kappa`` 0-d or shaped like ``x``) by
+    Richardson-extrapolated central differences of its closed-form ``dF/dkappa``
+    (:func:`normal_cdf_and_grad`), step ``h = 0.01 sqrt(kappa)``; no autograd, so it runs under
+    ``torch.func`` transforms. Against autograd through :func:`_cdf_normal` twice (relative to the
+    largest value over ``|x| <= 6/sqrt(kappa)``): 2e-11 from 50 to 300, 5e-8 at 1e4, where both
+    carry ``1 - I1/I0``'s cancellation (``tests/distributions/test_von_mises.py``)."""
+    h = 0.01 * kappa.sqrt()
+
+    def d_cdf(k: Tensor) -> Tensor:
+        return normal_cdf_and_grad(x, k)[1]
+
+    near, far = d_cdf(kappa + h) - d_cdf(kappa - h), d_cdf(kappa + 2.0 * h) - d_cdf(kappa - 2.0 * h)
+    return (8.0 * near - far) / (12.0 * h)
