@@ -83,8 +83,9 @@ def _checked_rate(rate: Tensor, host: bool) -> tuple[Tensor, bool]:
 class Gamma(_TorchGamma):
     r"""``torch.distributions.Gamma`` with more accurate reparameterized gradients.
 
-    Same density; an exact vectorised Marsaglia-Tsang sampler (about twice as fast as torch's
-    element-by-element one); ``rsample`` attaches the implicit derivative
+    Same density; torch's own sampler for calls of up to 12288 samples and an exact vectorised
+    Marsaglia-Tsang sampler above (about twice as fast as torch's element-by-element one there;
+    :mod:`reparam.distributions._gamma_sampler`); ``rsample`` attaches the implicit derivative
 
     .. math::
         \frac{dx}{d\alpha} = -\frac{\partial P(\alpha, x)/\partial \alpha}{p(x; \alpha)}
