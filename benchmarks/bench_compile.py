@@ -1,12 +1,15 @@
-"""Compiled / eager step time for every estimator (CPU inductor, ``fullgraph=True``).
+"""Compiled / eager step time for every estimator (CPU inductor, ``fullgraph=True``), under
+torch.compile's default settings and under the recommended ``rp.compile`` (the same, with
+inductor's ``fallback_random``: ATen's random-number generators inside the graph).
 
 A step is ``rp.expect(...)`` on a small problem (tests/estimators/estimator_cases.py) plus
-``backward``. Each estimator is compiled once (not timed), then eager and compiled steps are
-timed in alternating rounds; the table gives the median step time of each and their ratio
-(< 1: the compiled step is faster).
+``backward``. Each estimator is compiled once per setting (not timed), then eager and compiled
+steps are timed in alternating rounds (eager, default, recommended, eager, ...); the table gives
+the median step time of each and the ratios compiled / eager (< 1: the compiled step is faster),
+and the cases above 1.0 are listed at the end.
 
-    .venv/bin/python benchmarks/bench_compile.py            # every estimator
-    .venv/bin/python benchmarks/bench_compile.py --rounds 5 --steps 20 --only DisARM Pathwise
+    .venv/bin/python benchmarks/bench_compile.py --rounds 5 --steps 20   # every estimator
+    .venv/bin/python benchmarks/bench_compile.py --only DisARM Pathwise --settings recommended
 """
 
 from __future__ import annotations
@@ -21,8 +24,21 @@ from pathlib import Path
 import torch
 import torch._dynamo
 
+import reparam as rp
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "estimators"))
 from estimator_cases import CASES, forward, params
+
+SETTINGS = ("default", "recommended")
+
+
+def compile_with(setting: str, fn: Callable[..., torch.Tensor], dynamic: bool | None,
+                 backend: str = "inductor") -> Callable[..., torch.Tensor]:
+    """``default``: ``torch.compile(fn, fullgraph=True)``; ``recommended``: ``rp.compile(fn)``
+    (shared with bench_compile_layers.py)."""
+    if setting == "default":
+        return torch.compile(fn, fullgraph=True, dynamic=dynamic, backend=backend)  # type: ignore[no-any-return]
+    return rp.compile(fn, dynamic=dynamic, backend=backend)
 
 
 def _time(step, leaves, steps: int) -> float:  # type: ignore[no-untyped-def]
@@ -34,42 +50,81 @@ def _time(step, leaves, steps: int) -> float:  # type: ignore[no-untyped-def]
     return (time.perf_counter() - start) / steps
 
 
-def paired_rounds(name: str, eager_round: Callable[[], float], compiled_round: Callable[[], float],
-                  rounds: int) -> None:
-    """Alternate ``rounds`` eager and compiled timing rounds and print the medians and their
-    ratio compiled / eager (shared with bench_compile_layers.py)."""
-    eager_times, compiled_times = [], []
+def header(what: str, settings: tuple[str, ...]) -> None:
+    """The table's first line (shared with bench_compile_layers.py)."""
+    columns = "".join(f" {s[:11] + ' ms':>14s}" for s in settings)
+    ratios = "".join(f" {s[:11] + '/eager':>17s}" for s in settings)
+    print(f"{what:42s} {'eager ms':>9s}{columns}{ratios}", flush=True)
+
+
+def paired_rounds(name: str, eager_round: Callable[[], float], compiled_rounds: list[Callable[[], float]],
+                  rounds: int) -> list[float]:
+    """Alternate ``rounds`` eager and compiled timing rounds (eager, each compiled variant,
+    eager, ...), print the medians and the ratios compiled / eager, return the ratios (shared
+    with bench_compile_layers.py)."""
+    eager_times: list[float] = []
+    compiled_times: list[list[float]] = [[] for _ in compiled_rounds]
     for _ in range(rounds):
         eager_times.append(eager_round())
-        compiled_times.append(compiled_round())
-    e, c = statistics.median(eager_times), statistics.median(compiled_times)
-    print(f"{name:42s} {1e3 * e:9.3f} {1e3 * c:12.3f} {c / e:7.2f}", flush=True)
+        for times, run in zip(compiled_times, compiled_rounds, strict=True):
+            times.append(run())
+    e = statistics.median(eager_times)
+    medians = [statistics.median(times) for times in compiled_times]
+    ratios = [c / e for c in medians]
+    columns = "".join(f" {1e3 * c:14.3f}" for c in medians)
+    print(f"{name:42s} {1e3 * e:9.3f}{columns}" + "".join(f" {r:17.2f}" for r in ratios), flush=True)
+    return ratios
+
+
+def summary(settings: tuple[str, ...], ratios: dict[str, list[float]]) -> None:
+    """Per setting, the cases whose compiled step is slower than eager (shared)."""
+    for i, setting in enumerate(settings):
+        slower = [f"{name} ({r[i]:.2f})" for name, r in ratios.items() if r[i] > 1.0]
+        print(f"{setting}: compiled/eager > 1.0 in {len(slower)} of {len(ratios)}: "
+              + (", ".join(slower) or "none"))
+
+
+def parse_dynamic(text: str) -> bool | None:
+    """``--dynamic`` none / true / false (shared)."""
+    return {"none": None, "true": True, "false": False}[text.lower()]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--backend", default="inductor")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads (1: steadier on a shared machine, where a parallel "
+                        "op's wait for a descheduled worker thread costs milliseconds)")
+    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
+    parser.add_argument("--dynamic", default="none", help="torch.compile's dynamic: none, true, false")
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}")
-    print(f"{'estimator':42s} {'eager ms':>9s} {'compiled ms':>12s} {'ratio':>7s}")
+    torch.set_num_threads(args.threads)
+    settings, dynamic = tuple(args.settings), parse_dynamic(args.dynamic)
+    print(f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
+          f"dynamic={dynamic}; default: torch.compile(step, fullgraph=True); recommended: rp.compile(step)")
+    header("estimator", settings)
+    ratios: dict[str, list[float]] = {}
     for name in args.only or sorted(CASES):
         torch._dynamo.reset()  # one closure code object serves every case: start its cache afresh
         make, family = CASES[name]
         leaves = params(family)
         eager = forward(make(), family)
-        compiled = torch.compile(forward(make(), family), fullgraph=True, backend=args.backend)
-        for step in (eager, compiled):  # warm-up (and the compilation)
+        # one estimator per variant (stateful baselines); one cache entry per setting (the
+        # settings are different backends, which dynamo's guards tell apart)
+        compiled = [compile_with(s, forward(make(), family), dynamic, args.backend) for s in settings]
+        for step in (eager, *compiled):  # warm-up (and the compilation)
             _time(step, leaves, 2)
-        paired_rounds(
+        ratios[name] = paired_rounds(
             name,
             lambda e=eager, x=leaves: _time(e, x, args.steps),
-            lambda c=compiled, x=leaves: _time(c, x, args.steps),
+            [lambda c=c, x=leaves: _time(c, x, args.steps) for c in compiled],
             args.rounds,
         )
+    summary(settings, ratios)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Compiled / eager training-step time for the Bayesian layers, the models and two estimators at
-realistic sizes (CPU inductor, ``fullgraph=True``).
+realistic sizes (CPU inductor, ``fullgraph=True``), under torch.compile's default settings and
+under the recommended ``rp.compile`` (the same, with inductor's ``fallback_random``: ATen's
+random-number generators inside the graph).
 
 A step is the forward (a layer's output and ``kl_divergence()``, a model's objective, or
-``rp.expect``) plus ``backward``. Each step is compiled once (not timed), then eager and compiled
-steps are timed in alternating rounds; the table gives the median step time of each and their
-ratio (< 1: the compiled step is faster).
+``rp.expect``) plus ``backward``. Each step is compiled once per setting (not timed), then eager
+and compiled steps are timed in alternating rounds (eager, default, recommended, eager, ...); the
+table gives the median step time of each and the ratios compiled / eager (< 1: the compiled step
+is faster), and the cases above 1.0 are listed at the end.
 
 Sizes: ``BayesLinear`` 512 -> 512 on a batch of 256; ``BayesConv2d`` 16 -> 32 channels, 3x3,
 on 32 images of 16x16; the IWAE paper's 784-200-200-50 VAE on a batch of 128 (ELBO with
@@ -13,10 +16,9 @@ paper on a batch of 128 with DisARM and RLOO (2 samples); Bayesian logistic regr
 features, a batch of 32, 50 samples; ``rp.expect`` of a quadratic over 1,000 Gaussian variables
 with 64 samples (Pathwise, Pathwise(Antithetic)).
 
-    .venv/bin/python benchmarks/bench_compile_layers.py
-    .venv/bin/python benchmarks/bench_compile_layers.py --rounds 5 --steps 10 --only BayesLinear
-    .venv/bin/python benchmarks/bench_compile_layers.py --fallback-random   # ATen's RNG in the graphs
-    .venv/bin/python benchmarks/bench_compile_layers.py --threads 2 --backend aot_eager
+    .venv/bin/python benchmarks/bench_compile_layers.py --rounds 5 --steps 10
+    .venv/bin/python benchmarks/bench_compile_layers.py --only BayesLinear --settings recommended
+    .venv/bin/python benchmarks/bench_compile_layers.py --threads 2 --dynamic false
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from pathlib import Path
 
 import torch
 import torch._dynamo
-import torch._inductor.config
 from torch import Tensor, nn
 
 import reparam as rp
@@ -39,7 +40,7 @@ from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "estimators"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compile import paired_rounds
+from bench_compile import SETTINGS, compile_with, header, paired_rounds, parse_dynamic, summary
 from estimator_cases import forward
 
 Case = Callable[[], tuple[Callable[[], Tensor], list[Tensor]]]  # () -> (step, leaves to clear)
@@ -128,37 +129,36 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--backend", default="inductor")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (1: steadier when shared)")
-    parser.add_argument(
-        "--fallback-random",
-        action="store_true",
-        help="torch._inductor.config.fallback_random=True: compiled graphs draw with ATen's generator "
-        "(on CPU much faster than inductor's generated Philox code, see docs/gpu.md)",
-    )
+    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
+    parser.add_argument("--dynamic", default="none", help="torch.compile's dynamic: none, true, false")
     parser.add_argument("--only", nargs="*", default=None, help="substrings of case names")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    torch._inductor.config.fallback_random = args.fallback_random
-    print(
-        f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
-        f"fallback_random={args.fallback_random}"
-    )
-    print(f"{'step':42s} {'eager ms':>9s} {'compiled ms':>12s} {'ratio':>7s}")
+    settings, dynamic = tuple(args.settings), parse_dynamic(args.dynamic)
+    print(f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
+          f"dynamic={dynamic}; default: torch.compile(step, fullgraph=True); recommended: rp.compile(step)")
+    header("step", settings)
+    ratios: dict[str, list[float]] = {}
     for name, build in _cases().items():
         if args.only and not any(part in name for part in args.only):
             continue
         torch._dynamo.reset()
         eager, leaves = build()
-        compiled_fn, compiled_leaves = build()
-        compiled = torch.compile(compiled_fn, fullgraph=True, backend=args.backend)
+        variants = [build() for _ in settings]  # own module / parameters per variant
+        steps = [step for step, _ in variants]
+        owns = [own for _, own in variants]
+        compiled = [compile_with(s, f, dynamic, args.backend) for s, f in zip(settings, steps, strict=True)]
         _time(eager, leaves, 2)  # warm-up
-        _time(compiled, compiled_leaves, 2)  # the compilation
-        paired_rounds(
+        for step, own in zip(compiled, owns, strict=True):
+            _time(step, own, 2)  # the compilation
+        ratios[name] = paired_rounds(
             name,
             lambda e=eager, x=leaves: _time(e, x, args.steps),
-            lambda c=compiled, x=compiled_leaves: _time(c, x, args.steps),
+            [lambda c=c, x=own: _time(c, x, args.steps) for c, own in zip(compiled, owns, strict=True)],
             args.rounds,
         )
+    summary(settings, ratios)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ measures their variance, bias and cost. Estimators and diagnostics are re-export
 """
 
 from reparam import baselines, distributions, models, nn, problems, vi
+from reparam.compiling import compile
 from reparam.diagnostics import *  # noqa: F403
 from reparam.diagnostics import __all__ as _diagnostics_all
 from reparam.estimators import *  # noqa: F403
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "baselines",
+    "compile",
     "distributions",
     "expect",
     "models",

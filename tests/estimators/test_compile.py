@@ -1,11 +1,13 @@
-"""Every estimator compiles with ``torch.compile(fullgraph=True)`` (no graph break) and the
-compiled step gives the eager step's value and gradients on the same random draws.
+"""Every estimator compiles with the recommended ``rp.compile`` (``torch.compile`` with
+``fullgraph=True``: no graph break; inductor with ``fallback_random``) and the compiled step
+gives the eager step's value and gradients on the same random draws.
 
 The forward (``rp.expect`` with the distribution built inside) is compiled; ``backward`` runs
 the graph AOT autograd compiled with it. Most cases use the ``aot_eager`` backend (the same
-tracing and autograd capture as inductor, without its seconds-long code generation); three
-representative ones compile with inductor, whose ``fallback_random`` mode draws with eager's
-generator so the draws match. Both runs start from the same seed, so they see the same noise.
+tracing and autograd capture as inductor, without its seconds-long code generation); four
+representative ones compile with inductor, where ``rp.compile``'s ``fallback_random`` option
+(passed per compilation, not through the global config) makes the graph draw with eager's
+generator, so the draws match. Both runs start from the same seed, so they see the same noise.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ from pathlib import Path
 import pytest
 import torch
 import torch._dynamo
-import torch._inductor.config
 from seeds import seeded
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared cases beside this file
 from estimator_cases import CASES, forward, params
 
+import reparam as rp
+
 pytestmark = pytest.mark.usefixtures("validation_off_as_under_compile")  # as torch.compile runs
 
 
-INDUCTOR = {"Pathwise", "DisARM", "ScoreFunction(LeaveOneOut)"}
+INDUCTOR = {"Pathwise", "Pathwise(Antithetic)", "DisARM", "ScoreFunction(LeaveOneOut)"}
 
 
 def _step(name: str, compiled: bool, backend: str, leaves: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -35,7 +38,7 @@ def _step(name: str, compiled: bool, backend: str, leaves: list[torch.Tensor]) -
     estimator = make()
     run = forward(estimator, family)
     if compiled:
-        run = torch.compile(run, fullgraph=True, backend=backend)
+        run = rp.compile(run, backend=backend)  # fullgraph=True; fallback_random for inductor
     out = []
     for _ in range(2):
         mine = [leaf.detach().clone().requires_grad_(True) for leaf in leaves]
@@ -53,8 +56,7 @@ def test_compiled_step_matches_eager(name: str) -> None:
     leaves = params(CASES[name][1])
     backend = "inductor" if name in INDUCTOR else "aot_eager"
     eager = _step(name, False, backend, leaves)
-    with torch._inductor.config.patch(fallback_random=True):
-        compiled = _step(name, True, backend, leaves)  # fullgraph=True: a graph break raises
+    compiled = _step(name, True, backend, leaves)  # fullgraph=True: a graph break raises
     assert len(eager) == len(compiled)
     for e, c in zip(eager, compiled, strict=True):
         assert e is not None and c is not None

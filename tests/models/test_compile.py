@@ -1,12 +1,14 @@
-"""The models' training steps compile with ``torch.compile(fullgraph=True)`` and give the eager
-step's objective and gradients on the same random draws.
+"""The models' training steps compile with the recommended ``rp.compile`` (``torch.compile``
+with ``fullgraph=True``; inductor with ``fallback_random``) and give the eager step's objective
+and gradients on the same random draws.
 
 Steps: ``VAE.objective`` (ELBO with Pathwise, ELBO with STL, IWAE with the standard, STL and
 DReG gradients), the Bernoulli ``DiscreteVAE.loss`` with DisARM and with RLOO
 (``ScoreFunction(LeaveOneOut())``), and ``BayesianLogisticRegression.elbo`` (mean-field and
 full-rank). ``fullgraph=True`` makes any graph break an error. The ``aot_eager`` backend is used
 (dynamo's tracing and AOT autograd's backward capture, without inductor's code generation), and
-one step compiles with inductor (``fallback_random=True``: it draws with eager's generator).
+one step compiles with inductor (``rp.compile``'s ``fallback_random``: it draws with eager's
+generator).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch._dynamo
-import torch._inductor.config
 from seeds import seeded
 from torch import Tensor, nn
 
@@ -76,7 +77,7 @@ def _run(model: nn.Module, step: Step, x: Tensor, compiled: bool, backend: str) 
     def run(inputs: Tensor) -> Tensor:
         return step(model, inputs)
 
-    fn = torch.compile(run, fullgraph=True, backend=backend) if compiled else run
+    fn = rp.compile(run, backend=backend) if compiled else run  # fullgraph=True
     torch.manual_seed(seeded(31))
     out: list[Tensor] = []
     for _ in range(2):
@@ -105,8 +106,7 @@ def test_compiled_model_step_matches_eager(name: str, backend: str) -> None:
         x = torch.randn(shape)
     torch._dynamo.reset()
     eager = _run(model, step, x, False, backend)
-    with torch._inductor.config.patch(fallback_random=True):
-        compiled = _run(model, step, x, True, backend)  # fullgraph=True: a graph break raises
+    compiled = _run(model, step, x, True, backend)  # fullgraph=True: a graph break raises
     assert len(eager) == len(compiled)
     for e, c in zip(eager, compiled, strict=True):
         # same draws, same arithmetic up to reassociation (inductor fuses and reorders sums):

@@ -1,12 +1,14 @@
-"""Every Bayesian layer compiles with ``torch.compile(fullgraph=True)`` and the compiled training
-step (forward, ``kl_divergence()``, backward) gives the eager step's output, KL and gradients on
-the same random draws.
+"""Every Bayesian layer compiles with the recommended ``rp.compile`` (``torch.compile`` with
+``fullgraph=True``; inductor with ``fallback_random``) and the compiled training step (forward,
+``kl_divergence()``, backward) gives the eager step's output, KL and gradients on the same random
+draws.
 
 ``fullgraph=True`` turns any graph break into an error, so compiling is the graph-break check.
 Both runs start from the same seed and the same parameters, so they draw the same noise. Most
 cases use the ``aot_eager`` backend (dynamo's tracing and AOT autograd's capture of the backward,
-without inductor's seconds-long code generation); one model compiles with inductor, whose
-``fallback_random`` mode draws with eager's generator so that the draws match.
+without inductor's seconds-long code generation); one model compiles with inductor, where
+``rp.compile``'s ``fallback_random`` option makes the graph draw with eager's generator, so that
+the draws match.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch._dynamo
-import torch._inductor.config
 from seeds import seeded
 from torch import Tensor, nn
 from torch.distributions import Normal, StudentT
@@ -49,7 +50,7 @@ def _run(
         kl = rp.nn.kl_divergence(layer)
         return y, kl
 
-    run = torch.compile(step, fullgraph=True, backend=backend) if compiled else step
+    run = rp.compile(step, backend=backend) if compiled else step  # fullgraph=True
     torch.manual_seed(seeded(21))
     out: list[Tensor] = []
     for _ in range(steps):
@@ -66,8 +67,7 @@ def _run(
 def _check(layer: nn.Module, x: Tensor, backend: str = "aot_eager", steps: int = 1) -> None:
     torch._dynamo.reset()
     eager = _run(layer, x, False, backend, steps)
-    with torch._inductor.config.patch(fallback_random=True):
-        compiled = _run(layer, x, True, backend, steps)  # fullgraph=True: a graph break raises
+    compiled = _run(layer, x, True, backend, steps)  # fullgraph=True: a graph break raises
     assert len(eager) == len(compiled) and len(eager) >= 4
     for e, c in zip(eager, compiled, strict=True):
         # same draws, same arithmetic up to reassociation (inductor fuses and reorders sums):
