@@ -61,30 +61,38 @@ def proposal_r(kappa: Tensor) -> Tensor:
     return torch.where(kappa < 1e-5, 1.0 / kappa + kappa, (1.0 + rho * rho) / (2.0 * rho))
 
 
-def _round(kappa: Tensor, r: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor]:
-    """One proposal per element of ``shape`` (``kappa``, ``r`` broadcasting to it): ``(x, accepted)``."""
+def _round(kappa: Tensor, r: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
+    """One proposal per element of ``shape`` (``kappa``, ``r`` broadcasting to it): ``(f, u3,
+    accepted)``; the draw is :func:`_angle` ``(f, u3)``."""
     u1, u2, u3 = torch.rand((3, *shape), dtype=kappa.dtype, device=kappa.device).unbind()
     z = torch.cos(math.pi * u1)
     f = (1.0 + r * z) / (r + z)
     c = kappa * (r - f)
     accepted = ((c * (2.0 - c) - u2) > 0) | ((c / u2).log() + 1.0 - c >= 0)
-    return torch.sign(u3 - 0.5) * torch.acos(f), accepted
+    return f, u3, accepted
+
+
+def _angle(f: Tensor, u3: Tensor) -> Tensor:
+    """``sign(u3 - 1/2) acos(f)``."""
+    return torch.sign(u3 - 0.5) * torch.acos(f)
 
 
 def _redraw(
     x: Tensor, rejected: Tensor, kappa: Tensor, r: Tensor, rate: float, rounds: int
 ) -> tuple[Tensor, Tensor]:
     """Flat ``x`` with its first ``budget(n, rate)`` ``rejected`` elements redrawn ``rounds`` times
-    at once (each takes its first accepted draw); ``(x, still rejected)``. ``kappa``, ``r``: one
-    element, or flat like ``x``."""
+    at once (each takes its first accepted draw; ``acos`` only of that one); ``(x, still
+    rejected)``. ``kappa``, ``r``: one element, or flat like ``x``."""
     size = budget(x.numel(), rate, True)
     index = pool_index(rejected, size)
     if kappa.numel() != 1:
-        kappa, r = gather(kappa, index, 1.0), gather(r, index, R_AT_ONE)
-    draws, accepted = _round(kappa, r, torch.Size([rounds, size]))
-    first = accepted.to(torch.uint8).argmax(0, keepdim=True)  # the first accepted round (0 if none)
-    ok = accepted.any(0)
-    pooled = torch.where(ok, draws.gather(0, first).squeeze(0), torch.zeros_like(ok, dtype=x.dtype))
+        kappa = gather(kappa, index, 1.0).unsqueeze(-1)
+        r = gather(r, index, R_AT_ONE).unsqueeze(-1)
+    f, u3, accepted = _round(kappa, r, torch.Size([size, rounds]))
+    first = accepted.to(torch.uint8).argmax(-1, keepdim=True)  # the first accepted round (0 if none)
+    ok = accepted.any(-1)
+    angle = _angle(f.gather(-1, first).squeeze(-1), u3.gather(-1, first).squeeze(-1))
+    pooled = torch.where(ok, angle, torch.zeros_like(angle))
     return scatter_pool(x, index, pooled), scatter_pool(rejected, index, ~ok)
 
 
@@ -95,7 +103,8 @@ def von_mises_centered(kappa: Tensor, shape: torch.Size) -> Tensor:
     if n == 0:
         return torch.zeros(shape, dtype=kappa.dtype, device=kappa.device)
     r = proposal_r(kappa)
-    x, accepted = _round(kappa, r, shape)
+    f, u3, accepted = _round(kappa, r, shape)
+    x = _angle(f, u3)
     rejected = ~accepted.reshape(-1)
     x = torch.where(rejected, torch.zeros_like(x.reshape(-1)), x.reshape(-1))  # the mode until redrawn
     if kappa.numel() == 1:
