@@ -266,6 +266,20 @@ def fraction_backward(d: Tensor, d_prime: Tensor) -> tuple[Tensor, Tensor]:
     return g[0], (weight.unsqueeze(1) * d_prime).sum(0)
 
 
+def _broadcast(*shapes: torch.Size) -> torch.Size:
+    """``torch.broadcast_shapes`` in plain Python (torch's goes through its reference
+    implementation, ~10 us a call); shapes that do not broadcast raise."""
+    rank = max(len(s) for s in shapes)
+    out = [1] * rank
+    for s in shapes:
+        for i, n in enumerate(s, rank - len(s)):
+            if n != 1:
+                if out[i] not in (1, n):
+                    raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+                out[i] = n
+    return torch.Size(out)
+
+
 def _chunk(terms: int) -> int:
     """Elements per pass of :func:`implicit_logit_grad`: about 2^18 stored values (cache-sized)."""
     return max(1024, (1 << 18) // max(terms, 1))
@@ -295,8 +309,8 @@ def implicit_logit_grad(
     number of operations, in passes over the leading dimension that keep ``terms x chunk``
     values in cache.
     """
-    out_shape = torch.broadcast_shapes(x.shape, a.shape, b.shape)
-    shape = torch.broadcast_shapes(out_shape, (1,))
+    out_shape = _broadcast(x.shape, a.shape, b.shape)
+    shape = out_shape if out_shape else torch.Size((1,))
     dtype, rank = x.dtype, len(shape)
     a, b = torch.broadcast_tensors(a.detach().double(), b.detach().double())
     params = (1,) * (rank - a.dim()) + a.shape

@@ -44,11 +44,15 @@ class Beta(_TorchBeta):
         concentration0: Tensor | float,
         validate_args: bool | None = None,
     ) -> None:
-        if validation_enabled(validate_args):
+        validate = validation_enabled(validate_args)
+        if validate:
             check_positive_finite(
                 type(self).__name__, concentration1=concentration1, concentration0=concentration0
             )
-        super().__init__(concentration1, concentration0, validate_args=validate_args)
+        # torch's own parameter checks (three masks and reads, a subset of the one above) are
+        # skipped; samples passed to log_prob are still validated when validation is on
+        super().__init__(concentration1, concentration0, validate_args=False)
+        self._validate_args = validate
 
     def expand(self, batch_shape: _Shape, _instance: Beta | None = None) -> Beta:
         new = self._get_checked_instance(Beta, _instance)

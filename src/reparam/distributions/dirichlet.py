@@ -52,9 +52,13 @@ class Dirichlet(_TorchDirichlet):
     """
 
     def __init__(self, concentration: Tensor, validate_args: bool | None = None) -> None:
-        if validation_enabled(validate_args):
+        validate = validation_enabled(validate_args)
+        if validate:
             check_positive_finite(type(self).__name__, concentration=concentration)
-        super().__init__(concentration, validate_args=validate_args)
+        # torch's own parameter check (a mask and a read, a subset of the one above) is skipped;
+        # samples passed to log_prob are still validated when validation is on
+        super().__init__(concentration, validate_args=False)
+        self._validate_args = validate
 
     def expand(self, batch_shape: _Shape, _instance: Dirichlet | None = None) -> Dirichlet:
         new = self._get_checked_instance(Dirichlet, _instance)
