@@ -110,11 +110,22 @@ def substitute(obj: Any, slots: Sequence[tuple[_Path, Tensor]]) -> Any:
         return type(obj)(items)
     new = copy.copy(obj)
     state = new.__dict__
+    if torch._C._are_functorch_transforms_active():
+        _revive(state)
     for key, sub in groups.items():
         state[key] = _put(state[key], sub)
     if isinstance(new, Distribution):
         state["_validate_args"] = False
     return new
+
+
+def _revive(state: dict[str, Any]) -> None:
+    """Tensors in ``state`` wrapped by a ``torch.func`` transform that has since exited replaced
+    by the tensors they wrap (same values): a copy made for a later backward (e.g. the outer
+    pass of ``jacrev(jacrev(f))``) must not use an inner level's dead wrappers."""
+    for key, value in state.items():
+        if isinstance(value, Tensor):
+            state[key] = torch._C._functorch.unwrap_if_dead(value)
 
 
 def _put(old: Any, sub: list[tuple[_Path, Tensor]]) -> Any:
@@ -371,6 +382,14 @@ def implicit_surrogate(
     """
     if (density is None) == (log_density is None):
         raise TypeError("implicit_surrogate: pass exactly one of log_density= or density=.")
+    if torch.autograd.forward_ad._current_level >= 0:  # a dual level is open (jvp, jacfwd...)
+        # without this, tangents would reach z0 only through the sampler (wrong, e.g. 0 for a
+        # mixture): refuse rather than return a silently wrong forward derivative
+        raise NotImplementedError(
+            "implicit_surrogate (Implicit and MixtureSameFamily rsample): forward-mode derivatives "
+            "(torch.func.jvp, jacfwd, hessian, torch.autograd.forward_ad) are not implemented. Use "
+            "reverse mode: torch.func.grad, vjp or jacrev (jacrev(jacrev(f)) for a Hessian)."
+        )
     if z0.requires_grad:
         z0 = z0.detach()
     if family is not None:
