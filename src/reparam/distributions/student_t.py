@@ -13,7 +13,8 @@ from torch.distributions import StudentT as _TorchStudentT
 from torch.distributions.utils import broadcast_all
 
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
-from reparam.distributions.dirichlet import log_gamma_rsample
+from reparam.distributions._gamma_grad import apply_sample_grad
+from reparam.distributions._gamma_sampler import log_standard_gamma
 
 _Shape = torch.Size | Sequence[int]
 
@@ -50,7 +51,10 @@ class StudentT(_TorchStudentT):
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         normal = torch.randn(shape, dtype=self.df.dtype, device=self.df.device)
-        log_g = log_gamma_rsample(0.5 * self.df, shape)
+        half_df = 0.5 * self.df
+        with torch.no_grad():  # log G in float64 (as Beta/Dirichlet draw it: tails of small df)
+            log_g = log_standard_gamma(half_df, shape, torch.float64)
+        log_g = apply_sample_grad(half_df, log_g, True)  # d log G/d(df/2), lazily in backward
         factor = torch.exp(0.5 * (torch.log(self.df.double()) - math.log(2.0) - log_g)).to(self.df.dtype)
         # Parameter-shaped: NaN where loc is not finite or scale not positive and finite.
         nan = torch.full_like(self.scale, math.nan)
