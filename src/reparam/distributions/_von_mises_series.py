@@ -190,6 +190,41 @@ def normal_cdf_and_grad(x: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
     return cdf, density * dy
 
 
+def normal_sample_grad(x: Tensor, kappa: Tensor) -> Tensor:
+    r"""``g = dx/dkappa = -(dF/dkappa)/p`` of the normal approximation, with the quantities of
+    ``kappa`` alone (``1 - I1/I0``, ``i0e``) in ``kappa``'s dtype and the per-sample arithmetic
+    in ``x``'s: with ``phi(y) = exp(-y^2/2)/sqrt(2 pi)`` and ``1/p = 2 pi i0e(kappa)
+    exp(2 kappa sin^2(x/2))``,
+
+    .. math::
+        g = -\frac{dy}{d\kappa}\,
+        \exp\!\Big(2\kappa \sin^2\frac{x}{2} - \frac{y^2}{2} + \log\big(\sqrt{2\pi}\, i0e(\kappa)\big)\Big),
+
+    one exponential of a difference that stays small (no overflow of ``1/p`` alone), and
+    ``1 - I1/I0 ~ 1/(2 kappa)`` taken where it does not cancel (float64). In float32 this keeps
+    ``g`` within 4e-6 relative of float64 for ``kappa`` from 50 to 1e4, tails of 1e-8 included
+    (``tests/distributions/test_von_mises.py``); ``dy/dkappa`` as in :func:`normal_cdf_and_grad`.
+    """
+    dtype = x.dtype
+    one_minus_q = (1.0 - i1e(kappa) / i0e(kappa)).to(dtype)
+    scale = (math.sqrt(2.0 / math.pi) / i0e(kappa)).to(dtype)
+    log_norm = (0.5 * math.log(2.0 * math.pi) + torch.log(i0e(kappa))).to(dtype)
+    k = kappa.to(dtype)
+    half_sin = torch.sin(0.5 * x)
+    s = scale * half_sin
+    ds = s * one_minus_q
+    s2 = s * s
+    ds2 = 2.0 * s * ds
+    c = 24.0 * k
+    b = s2 * s2 + 1.75 * s2 + 83.5
+    cc = c - 53.0 - s2
+    inv = 1.0 / ((c - 2.0 * s2 - 16.0) / 3.0 - b / cc)
+    d_denom = (24.0 - 2.0 * ds2) / 3.0 - ((2.0 * s2 + 1.75) * ds2 * cc - b * (24.0 - ds2)) / (cc * cc)
+    y = s - s * s2 * inv * inv
+    dy = ds * (1.0 - 3.0 * s2 * inv * inv) + 2.0 * s * s2 * inv * inv * inv * d_denom
+    return -dy * torch.exp(2.0 * k * half_sin * half_sin - 0.5 * y * y + log_norm)
+
+
 def _log_density(x: Tensor, kappa: Tensor) -> Tensor:
     return kappa * (torch.cos(x) - 1.0) - torch.log(2.0 * math.pi * i0e(kappa))
 

@@ -13,7 +13,7 @@ from torch.special import i0e
 
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 from reparam.distributions._surrogate import PathwiseSample, PathwiseSpec, refuse_further
-from reparam.distributions._von_mises_regimes import cdf_and_grad, cdf_grad, cdf_second
+from reparam.distributions._von_mises_regimes import cdf_and_grad, cdf_second, sample_grad
 from reparam.distributions._von_mises_sampler import von_mises_centered
 from reparam.distributions._von_mises_series import _log_density, _score_kappa
 
@@ -94,11 +94,14 @@ def von_mises_sample_grad(x: Tensor, concentration: Tensor) -> Tensor:
     r"""``dx/dkappa = -(dF(x; kappa)/dkappa) / p(x; kappa)`` for mean-0 samples ``x``, float64.
 
     ``p(x) = exp(kappa (cos x - 1)) / (2 pi i0e(kappa))``; ``dF/dkappa`` from the differentiated
-    series, or by autograd through the normal approximation, each where it is accurate.
+    series (float64), or in closed form from the normal approximation (per-sample arithmetic in
+    ``concentration``'s dtype when that is float32: see :class:`VonMises`), each where it is
+    accurate.
     """
+    low = torch.float32 if concentration.dtype == torch.float32 else torch.float64
     x, kappa = _flat_args(x.detach(), concentration.detach())
-    d_cdf = cdf_grad(x.reshape(-1), kappa.reshape(-1) if kappa.dim() else kappa)
-    return -d_cdf.reshape(x.shape) * torch.exp(-_log_density(x, kappa))
+    g = sample_grad(x.reshape(-1), kappa.reshape(-1) if kappa.dim() else kappa, low)
+    return g.reshape(x.shape)
 
 
 class _VonMisesSpec(PathwiseSpec):
@@ -150,14 +153,19 @@ class VonMises(_TorchVonMises):
     element, picked by ``torch.where`` (:mod:`reparam.distributions._von_mises_regimes`). CPU
     tensors read the concentration to run one regime with the terms it needs.
 
-    Precision: every regime stays float64 for float32 inputs, measured (sync-free evaluation of
-    ``dz/dkappa`` on 2e4 draws per concentration at the float32 points, float32 against float64):
-    the series exceeds 1e-4 relative from ``kappa`` ~ 20 (1.7e-4 at 20; 2.6e-5 at 5, ~1e-6 below
-    2), its Clenshaw sum losing ~``N eps`` to cancellation in the tails, and computing its
-    ``kappa``-only coefficients in float64 brings it to 2.5e-5 at 49.9 on those draws but growing
-    into the tails that 1e7 draws reach; the normal approximation reaches 1.0e-3 at
-    ``kappa = 1e4`` (``1 - I1/I0 ~ 1/(2 kappa)`` cancels). A float32 path for ``kappa < 10``
-    alone would not save work on the sync-free path, which evaluates both regimes everywhere.
+    Precision (issue #14, float64 only where accuracy needs it; measured on the quantiles from
+    1e-8 to 1 - 1e-8, float32 arithmetic against float64 at the same points,
+    ``tests/distributions/test_von_mises.py``):
+
+    * normal approximation (``kappa >= 50``): float32 per-sample arithmetic for float32
+      concentrations, with the quantities of ``kappa`` alone (``1 - I1/I0``, which cancels in
+      float32: 1e-3 at ``kappa = 1e4``, and ``i0e``) in float64: within 4e-6 of float64;
+    * Hill's series (``kappa < 50``): float64. In float32 its Clenshaw sum loses ``~N eps`` of
+      the terms' size to cancellation, which the tails' small ``dF/dkappa`` cannot absorb: 1.7e-4
+      relative at ``kappa = 20`` on 2e4 draws, 1e-2 in 1e-8 tails from ``kappa = 10``, even with
+      the coefficients in float64 (fine below ``kappa`` ~ 5: 3e-5);
+    * second derivatives (``create_graph``): float64 (differences of first derivatives).
+
     The sampler is float64 too (``acos`` of values near 1 loses small angles in float32).
     """
 
