@@ -160,6 +160,11 @@ class _SecondOrderRefused(torch.autograd.Function):
     def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[None, ...]:
         raise RuntimeError(SECOND_ORDER_MESSAGE.format(name=ctx.name))  # type: ignore[attr-defined]
 
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *tangents: Tensor | None) -> tuple[Tensor, ...]:
+        # forward mode over the backward (torch.func.hessian = jacfwd(jacrev)): refused too
+        raise RuntimeError(SECOND_ORDER_MESSAGE.format(name=ctx.name))  # type: ignore[attr-defined]
+
 
 class BetaSampleGrad(torch.autograd.Function):
     """``x = sigmoid(t)`` for a detached log-odds sample ``t`` of ``Beta(a, b)``; its backward
@@ -185,6 +190,12 @@ class BetaSampleGrad(torch.autograd.Function):
         grad_a, grad_b = _refuse_second_order("Beta", (grad_a, grad_b), (a, b))
         return grad_a, grad_b, None
 
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *tangents: Tensor | None) -> Tensor:
+        from reparam.distributions._surrogate import refuse_forward_mode
+
+        refuse_forward_mode("Beta.rsample")
+
 
 class DirichletSampleGrad(torch.autograd.Function):
     """``x = softmax(log G)`` for detached log-gamma draws; its backward applies the implicit
@@ -208,6 +219,12 @@ class DirichletSampleGrad(torch.autograd.Function):
             out = dirichlet_vjp(x, concentration, grad)
         (out,) = _refuse_second_order("Dirichlet", (out,), (concentration,))
         return out, None
+
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *tangents: Tensor | None) -> Tensor:
+        from reparam.distributions._surrogate import refuse_forward_mode
+
+        refuse_forward_mode("Dirichlet.rsample")
 
 
 def dirichlet_vjp(x: Tensor, concentration: Tensor, grad: Tensor) -> Tensor:
@@ -258,10 +275,15 @@ def _draw_log_gamma(concentration: Tensor, shape: torch.Size) -> Tensor:
         return log_standard_gamma(concentration.detach(), shape, torch.float64)
 
 
-def beta_rsample(a: Tensor, b: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
+def beta_rsample(
+    a: Tensor, b: Tensor, shape: torch.Size | tuple[int, ...], stacked: Tensor | None = None
+) -> Tensor:
     """``Beta(a, b)`` samples shaped ``shape`` (``a`` and ``b`` broadcast to its trailing
-    dimensions) with the exact implicit derivatives in ``a`` and ``b``."""
-    log_g = _draw_log_gamma(torch.stack(torch.broadcast_tensors(a, b), -1), torch.Size((*shape, 2)))
+    dimensions) with the exact implicit derivatives in ``a`` and ``b``; ``stacked``: the
+    concentrations as ``stack(broadcast(a, b), -1)`` when the caller has it."""
+    if stacked is None:
+        stacked = torch.stack(torch.broadcast_tensors(a, b), -1)
+    log_g = _draw_log_gamma(stacked, torch.Size((*shape, 2)))
     sample: Tensor = BetaSampleGrad.apply(a, b, log_g[..., 0] - log_g[..., 1])  # apply: Any
     return sample
 

@@ -14,6 +14,15 @@ from reparam.distributions._checks import check_positive_finite, validation_enab
 _Shape = torch.Size | Sequence[int]
 
 
+def _as_pair(c1: Tensor | float, c0: Tensor | float, stacked: Tensor) -> tuple[Tensor, Tensor]:
+    """``(c1, c0)`` as tensors of the batch shape: the given tensors when they already are
+    (no operation), else the columns of torch's ``stacked`` copy."""
+    shape = stacked.shape[:-1]
+    if isinstance(c1, Tensor) and isinstance(c0, Tensor) and c1.shape == shape == c0.shape:
+        return c1, c0
+    return stacked[..., 0], stacked[..., 1]
+
+
 class Beta(_TorchBeta):
     r"""``X = G_a / (G_a + G_b)``, ``G_a ~ Gamma(a, 1)``, ``G_b ~ Gamma(b, 1)``, drawn in log space;
     differentiated implicitly through the Beta CDF.
@@ -53,15 +62,21 @@ class Beta(_TorchBeta):
         # skipped; samples passed to log_prob are still validated when validation is on
         super().__init__(concentration1, concentration0, validate_args=False)
         self._validate_args = validate
+        # the concentrations as given (broadcast against each other): rsample's gradient reaches
+        # them directly, not through torch's stacked copy and its two selects
+        self._pair = _as_pair(concentration1, concentration0, self._dirichlet.concentration)
 
     def expand(self, batch_shape: _Shape, _instance: Beta | None = None) -> Beta:
         new = self._get_checked_instance(Beta, _instance)
         expanded: Beta = super().expand(batch_shape, _instance=new)  # torch's expand is unannotated
+        c1, c0 = self._pair
+        expanded._pair = (c1.expand(batch_shape), c0.expand(batch_shape))
         return expanded
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
-        return beta_rsample(self.concentration1, self.concentration0, shape)
+        c1, c0 = self._pair
+        return beta_rsample(c1, c0, shape, self._dirichlet.concentration)
 
     def sample(self, sample_shape: _Shape = ()) -> Tensor:
         with torch.no_grad():
