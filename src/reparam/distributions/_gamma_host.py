@@ -152,6 +152,8 @@ def _log_grad(y: Tensor, a: Tensor, x: Tensor) -> Tensor:
 LEAN_MAX = 1024  # up to this many samples the lean evaluation below (every term at once)
 _FIRST_COLUMN = torch.arange(64) == 0
 TEMME_TRUNCATION = 1e-13
+_WIDTH_BINS = 64
+_NEG_ORDERS = -np.arange(7.0)
 
 
 def series_safe_limit(a: float) -> float:
@@ -218,14 +220,26 @@ def _temme_lean(x: Tensor, a: float, t_max: float) -> Tensor:
     mu = torch.mul(x, 1.0 / a).sub_(1.0)
     t = torch.log1p(mu).neg_().add_(mu)  # mu - log1p(mu) = eta^2 / 2
     t.mul_(2.0 / MAX_ETA**2).clamp_(min=0.0).sqrt_().copysign_(mu)
+    width = _TEMME_WIDTHS[min(math.ceil(t_max * _WIDTH_BINS), _WIDTH_BINS)]
     scale = math.exp(_log_gamma_star_value(a)) / a
-    combined = (a ** -np.arange(len(TEMME_TABLE))) @ TEMME_TABLE * scale
-    rest = np.cumsum((np.abs(combined) * t_max ** np.arange(len(combined)))[::-1])[::-1]
-    below = rest < TEMME_TRUNCATION * abs(combined[0])
-    width = max(int(np.argmax(below)) if below.any() else len(combined), 2)
+    combined = (a**_NEG_ORDERS) @ TEMME_TABLE[:, :width] * scale
     # powers 1, t, t^2, ... as the cumulative product of (1, t, t, ...); elementwise sum, as above
     powers = torch.where(_FIRST_COLUMN[:width], 1.0, t.unsqueeze(-1)).cumprod(-1)
-    return (powers * torch.from_numpy(combined[:width])).sum(-1)
+    return (powers * torch.from_numpy(combined)).sum(-1)
+
+
+def _temme_widths(bins: int) -> list[int]:
+    """Entry ``i``: the number of powers of ``t`` that suffice for ``|t| <= i / bins``: the
+    omitted terms, bounded by ``sum_j |E_jm| 8^-j`` (the worst concentration, 8) times ``t^m``,
+    sum to below ``TEMME_TRUNCATION`` times the smallest constant term over ``a >= 8``
+    (``b_0(0) Gamma*(a)/a``, about ``1/a``: relative to the result, as the result is near it)."""
+    bound = (float(MIN_CONCENTRATION) ** -np.arange(len(TEMME_TABLE))) @ np.abs(TEMME_TABLE)
+    widths = []
+    for i in range(bins + 1):
+        rest = np.cumsum((bound * (i / bins) ** np.arange(bound.size))[::-1])[::-1]
+        below = rest < TEMME_TRUNCATION * abs(TEMME_TABLE[0, 0])
+        widths.append(max(int(np.argmax(below)) if below.any() else bound.size, 2))
+    return widths
 
 
 def _eta_value(mu: float) -> float:
@@ -245,8 +259,8 @@ def shared_sample_grad(grad: Tensor, sample: Tensor, a: float, log_space: bool) 
         return None
     s64 = sample.double()
     x = torch.exp(s64) if log_space else s64
-    low, high = (v.item() for v in torch.aminmax(x))
     if a >= MIN_CONCENTRATION:
+        low, high = (v.item() for v in torch.aminmax(x))
         eta_low, eta_high = _eta_value(low / a - 1.0), _eta_value(high / a - 1.0)
         if eta_low < -MAX_ETA or eta_high > MAX_ETA:
             return None
@@ -254,10 +268,13 @@ def shared_sample_grad(grad: Tensor, sample: Tensor, a: float, log_space: bool) 
         scale = 1.0
     else:
         y = s64 if log_space else torch.log(x)
-        lean = _series_lean(x, y, a, high)
+        lean = _series_lean(x, y, a, x.max().item())
         if lean is None:
             return None
         g, scale = lean, 1.0 / a
     weight = grad if log_space else grad * x
     total = torch.dot(weight.reshape(-1).to(g.dtype), g.reshape(-1))
     return total if scale == 1.0 else total.mul_(scale)
+
+
+_TEMME_WIDTHS = _temme_widths(_WIDTH_BINS)
