@@ -34,7 +34,7 @@ float64). A float32 caller on the host path gets float32 arithmetic throughout, 
 :func:`float32_terms` (3/4 of the float64 count), for ``a, b >= 0.1``, ``a <= 300``,
 ``b <= 30``: measured worst 4e-5 relative to the float64 evaluation at the same float32 sample
 (at (0.1, 30); quantiles 1e-9..1 - 1e-9). Everything else stays float64: concentrations
-below 0.1 (2e-5..8e-5 already at (1e-3, 1..3), 2e-4 at (10, 1e-3)), large ``b`` with a small
+below 0.1 (2e-5..8e-5 already at (1e-3, 1..3), 2e-4 at (30, 1e-3)), large ``b`` with a small
 or moderate ``a`` (2e-4 at (3, 100), 1e-3 at (0.1, 100), 0.3 at (3, 1e3): the first partial
 numerators approach -1, ``g`` approaches 0 and its derivatives cancel against the digammas),
 ``a`` beyond 300 (5e-5 at (1e3, 0.1..30), 2e-4 at 1e4), and the sync-free path (its fixed term
