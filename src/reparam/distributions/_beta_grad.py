@@ -160,11 +160,6 @@ class _SecondOrderRefused(torch.autograd.Function):
     def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[None, ...]:
         raise RuntimeError(SECOND_ORDER_MESSAGE.format(name=ctx.name))  # type: ignore[attr-defined]
 
-    @staticmethod
-    def jvp(ctx: FunctionCtx, *tangents: Tensor | None) -> tuple[Tensor, ...]:
-        # forward mode over the backward (torch.func.hessian = jacfwd(jacrev)): refused too
-        raise RuntimeError(SECOND_ORDER_MESSAGE.format(name=ctx.name))  # type: ignore[attr-defined]
-
 
 class BetaSampleGrad(torch.autograd.Function):
     """``x = sigmoid(t)`` for a detached log-odds sample ``t`` of ``Beta(a, b)``; its backward
@@ -190,12 +185,6 @@ class BetaSampleGrad(torch.autograd.Function):
         grad_a, grad_b = _refuse_second_order("Beta", (grad_a, grad_b), (a, b))
         return grad_a, grad_b, None
 
-    @staticmethod
-    def jvp(ctx: FunctionCtx, *tangents: Tensor | None) -> Tensor:
-        from reparam.distributions._surrogate import refuse_forward_mode
-
-        refuse_forward_mode("Beta.rsample")
-
 
 class DirichletSampleGrad(torch.autograd.Function):
     """``x = softmax(log G)`` for detached log-gamma draws; its backward applies the implicit
@@ -219,12 +208,6 @@ class DirichletSampleGrad(torch.autograd.Function):
             out = dirichlet_vjp(x, concentration, grad)
         (out,) = _refuse_second_order("Dirichlet", (out,), (concentration,))
         return out, None
-
-    @staticmethod
-    def jvp(ctx: FunctionCtx, *tangents: Tensor | None) -> Tensor:
-        from reparam.distributions._surrogate import refuse_forward_mode
-
-        refuse_forward_mode("Dirichlet.rsample")
 
 
 def dirichlet_vjp(x: Tensor, concentration: Tensor, grad: Tensor) -> Tensor:
