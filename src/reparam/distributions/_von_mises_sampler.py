@@ -78,11 +78,12 @@ def _angle(f: Tensor, u3: Tensor) -> Tensor:
 
 
 def _redraw(
-    x: Tensor, rejected: Tensor, kappa: Tensor, r: Tensor, rate: float, rounds: int
+    x: Tensor, rejected: Tensor, kappa: Tensor, r: Tensor, rate: float, rounds: int, track: bool = True
 ) -> tuple[Tensor, Tensor]:
     """Flat ``x`` with its first ``budget(n, rate)`` ``rejected`` elements redrawn ``rounds`` times
     at once (each takes its first accepted draw; ``acos`` only of that one); ``(x, still
-    rejected)``. ``kappa``, ``r``: one element, or flat like ``x``."""
+    rejected)`` (``rejected`` unchanged unless ``track``: the last pool needs no update).
+    ``kappa``, ``r``: one element, or flat like ``x``."""
     size = budget(x.numel(), rate, True)
     index = pool_index(rejected, size)
     if kappa.numel() != 1:
@@ -93,7 +94,8 @@ def _redraw(
     ok = accepted.any(-1)
     angle = _angle(f.gather(-1, first).squeeze(-1), u3.gather(-1, first).squeeze(-1))
     pooled = torch.where(ok, angle, torch.zeros_like(angle))
-    return scatter_pool(x, index, pooled), scatter_pool(rejected, index, ~ok)
+    still = scatter_pool(rejected, index, ~ok) if track else rejected
+    return scatter_pool(x, index, pooled), still
 
 
 def von_mises_centered(kappa: Tensor, shape: torch.Size) -> Tensor:
@@ -112,8 +114,8 @@ def von_mises_centered(kappa: Tensor, shape: torch.Size) -> Tensor:
     else:
         kappa, r = kappa.expand(shape).reshape(-1), r.expand(shape).reshape(-1)
     if n <= SINGLE_POOL_MAX:  # one pool with every redraw: fewer operations for small calls
-        x, _ = _redraw(x, rejected, kappa, r, REJECTION_RATE_BOUND, FIRST_ROUNDS + SECOND_ROUNDS)
+        x, _ = _redraw(x, rejected, kappa, r, REJECTION_RATE_BOUND, FIRST_ROUNDS + SECOND_ROUNDS, False)
         return x.reshape(shape)
     x, rejected = _redraw(x, rejected, kappa, r, REJECTION_RATE_BOUND, FIRST_ROUNDS)
-    x, _ = _redraw(x, rejected, kappa, r, _SECOND_RATE, SECOND_ROUNDS)
+    x, _ = _redraw(x, rejected, kappa, r, _SECOND_RATE, SECOND_ROUNDS, False)
     return x.reshape(shape)
