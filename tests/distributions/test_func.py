@@ -24,6 +24,7 @@ comparison then checks the batching (each member its own parameters, draws and g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -341,9 +342,25 @@ def test_graph_walk_under_vmap_in_grad_is_refused_with_the_fix() -> None:
         torch.func.grad(lambda b: torch.func.vmap(loss, randomness="same")(b).sum())(batch)
 
 
-@pytest.mark.parametrize("name", ["Implicit", "MixtureSameFamily"])
-def test_forward_mode_through_implicit_reparameterization_is_refused(name: str) -> None:
-    # without the refusal the tangent would reach the sample only through the sampler (0 for the
-    # mixture): reverse mode is the supported route
-    with pytest.raises(NotImplementedError, match=r"forward-mode derivatives .* Use reverse mode"):
+# Forward mode through the custom Functions is refused loudly: by the callers with the
+# distribution and the fix named (a jvp staticmethod would make torch.compile refuse the
+# Function), elsewhere by torch ("You must implement the jvp function ...").
+_NAMED = ": forward-mode derivatives .* Use reverse mode"
+FORWARD_MODE_REFUSAL = {
+    "TruncatedNormal": re.escape("TruncatedNormal.rsample/icdf") + _NAMED,
+    "Implicit": re.escape("(Implicit and MixtureSameFamily rsample)") + _NAMED,
+    "MixtureSameFamily": re.escape("(Implicit and MixtureSameFamily rsample)") + _NAMED,
+    "VonMises": re.escape("VonMises.rsample") + _NAMED,
+    **{name: "implement the jvp function" for name in GAMMA_DRAWS},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORWARD_MODE_REFUSAL))
+def test_forward_mode_is_refused(name: str) -> None:
+    # for Implicit/mixtures the tangent would otherwise reach the sample only through the
+    # sampler (0 for a mixture): a silently wrong derivative
+    pattern = FORWARD_MODE_REFUSAL[name]
+    with pytest.raises(NotImplementedError, match=pattern):
         torch.func.jvp(_draw(BUILDS[name]), (_t(1.7),), (_t(1.0),))
+    with pytest.raises(NotImplementedError, match=pattern):  # a Hessian by forward over reverse
+        torch.func.jacfwd(torch.func.jacrev(_loss(BUILDS[name])), randomness="same")(_t(1.7))

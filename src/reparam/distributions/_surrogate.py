@@ -151,6 +151,22 @@ def distribution_family(dist: Distribution) -> tuple[Family, list[Tensor]]:
 # ------------------------------------------------------------------ re-rooting
 
 
+FORWARD_MODE_MESSAGE = (
+    "{name}: forward-mode derivatives (torch.func.jvp, jacfwd, hessian, torch.autograd.forward_ad) "
+    "are not implemented. Use reverse mode: torch.func.grad, vjp or jacrev (jacrev(jacrev(f)) for "
+    "a Hessian)."
+)
+
+
+def check_no_forward_mode(name: str) -> None:
+    """Raise :data:`FORWARD_MODE_MESSAGE` for ``name`` when a forward-mode dual level is open
+    (``torch.func.jvp``/``jacfwd``/``hessian``, ``torch.autograd.forward_ad``). The custom
+    Functions here implement reverse mode only; they carry no ``jvp`` staticmethod, which would
+    make ``torch.compile`` refuse them, so their callers check here, before ``apply``."""
+    if torch.autograd.forward_ad._current_level >= 0:
+        raise NotImplementedError(FORWARD_MODE_MESSAGE.format(name=name))
+
+
 def _leaf(x: Tensor) -> Tensor:
     return x if x.requires_grad else x.detach().requires_grad_()
 
@@ -382,14 +398,9 @@ def implicit_surrogate(
     """
     if (density is None) == (log_density is None):
         raise TypeError("implicit_surrogate: pass exactly one of log_density= or density=.")
-    if torch.autograd.forward_ad._current_level >= 0:  # a dual level is open (jvp, jacfwd...)
-        # without this, tangents would reach z0 only through the sampler (wrong, e.g. 0 for a
-        # mixture): refuse rather than return a silently wrong forward derivative
-        raise NotImplementedError(
-            "implicit_surrogate (Implicit and MixtureSameFamily rsample): forward-mode derivatives "
-            "(torch.func.jvp, jacfwd, hessian, torch.autograd.forward_ad) are not implemented. Use "
-            "reverse mode: torch.func.grad, vjp or jacrev (jacrev(jacrev(f)) for a Hessian)."
-        )
+    # forward mode: tangents would reach z0 only through the sampler (wrong, e.g. 0 for a
+    # mixture): refused rather than a silently wrong forward derivative
+    check_no_forward_mode("implicit_surrogate (Implicit and MixtureSameFamily rsample)")
     if z0.requires_grad:
         z0 = z0.detach()
     if family is not None:
@@ -534,3 +545,4 @@ class PathwiseSample(torch.autograd.Function):
     def backward(ctx: _Ctx, grad: Tensor) -> tuple[Tensor, None, None]:
         theta, z = ctx.saved_tensors
         return pathwise_grad(grad, z, theta, ctx.spec), None, None
+

@@ -22,6 +22,7 @@ from reparam.distributions._normal_tails import (
     log_normal_pdf,
 )
 from reparam.distributions._support import bound_kind, bounded_support, strictly_inside
+from reparam.distributions._surrogate import check_no_forward_mode
 from reparam.distributions.inverse_cdf import open_uniform
 
 _Shape = torch.Size | Sequence[int]
@@ -347,6 +348,7 @@ class TruncatedNormal(Distribution):
             # the open one-sided supports exclude the bound itself: clamp (parameter-shaped bounds).
             z0 = torch.clamp(z0, *strictly_inside(self.low.to(dtype), self.high.to(dtype)))
         args = (self.loc, self.scale, self.low, self.high, value)
+        check_no_forward_mode("TruncatedNormal.rsample/icdf")
         out: Tensor = _InversionGrad.apply(z0, xi, u, alpha, beta, log_z, scale, *args)[0]  # apply: Any
         return out
 
