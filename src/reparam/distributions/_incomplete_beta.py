@@ -340,6 +340,17 @@ def implicit_logit_grad(
     dtype, rank = x.dtype, len(shape)
     a, b = torch.broadcast_tensors(a.detach().double(), b.detach().double())
     params = (1,) * (rank - a.dim()) + a.shape
+    lead = next((i for i, n in enumerate(params) if n != 1), rank)
+    if 0 < lead < rank and params[lead:] == shape[lead:]:
+        # shared along the leading dimensions, varying along the trailing ones (a Dirichlet's
+        # concentration): evaluated as (trailing, leading) so that every broadcast runs along
+        # long contiguous rows rather than rows of a few concentrations
+        width = math.prod(shape[lead:])
+        flat = torch.stack(torch.broadcast_tensors(x, y, log_x, log_y)).expand(4, *shape)
+        cols = flat.reshape(4, -1, width).transpose(1, 2).contiguous()
+        grads = implicit_logit_grad(*cols.unbind(0), a.reshape(width, 1), b.reshape(width, 1), terms)
+        both = torch.stack(grads).transpose(1, 2).reshape(2, *out_shape)
+        return both[0], both[1]
     a, b = a.reshape(params), b.reshape(params)
     table = order_table(a, b, terms).to(dtype)  # (terms, 3, 2, *params)
     psi_total = torch.digamma(a + b)
