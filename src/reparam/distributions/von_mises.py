@@ -12,7 +12,12 @@ from torch.distributions import VonMises as _TorchVonMises
 from torch.special import i0e
 
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
-from reparam.distributions._surrogate import PathwiseSample, PathwiseSpec, refuse_further
+from reparam.distributions._surrogate import (
+    PathwiseSample,
+    PathwiseSpec,
+    check_no_forward_mode,
+    refuse_further,
+)
 from reparam.distributions._von_mises_regimes import cdf_and_grad, cdf_second, sample_grad
 from reparam.distributions._von_mises_sampler import von_mises_centered
 from reparam.distributions._von_mises_series import _log_density, _score_kappa
@@ -131,7 +136,7 @@ class _VonMisesSpec(PathwiseSpec):
 class VonMises(_TorchVonMises):
     r"""``torch.distributions.VonMises`` plus ``rsample`` (implicit gradients) and ``cdf``.
 
-    Samples come from torch's rejection sampler (Best & Fisher 1979) with gradients off; with
+    Samples come from Best & Fisher's rejection sampler (1979; fixed shapes, :meth:`sample`); with
     ``x = wrap(z - loc)`` in ``[-pi, pi)``,
 
     .. math::
@@ -143,7 +148,7 @@ class VonMises(_TorchVonMises):
     above, as in Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients" (NeurIPS
     2018), accurate for concentrations from 1e-3 to 1e4. Second derivatives
     (``create_graph=True`` twice) are exact, with ``d^2F/dkappa^2`` by Richardson differences of
-    the differentiated series; third derivatives raise an error.
+    ``dF/dkappa`` (series or normal approximation); third derivatives raise an error.
 
     Host synchronisation: none on the sync-free path
     (:func:`reparam.distributions._sync.sync_free`: accelerators, ``torch.compile``/``jit.trace``,
@@ -228,7 +233,9 @@ class VonMises(_TorchVonMises):
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
         """:meth:`sample`'s draws (the same values from the same generator state), with
-        ``dz/dkappa`` evaluated lazily in backward (second derivatives exact) and ``dz/dloc = 1``."""
+        ``dz/dkappa`` evaluated lazily in backward (second derivatives exact) and ``dz/dloc = 1``.
+        Reverse mode only: forward mode (``torch.func.jvp``, ``jacfwd``) raises, naming the fix."""
+        check_no_forward_mode("VonMises.rsample")
         x0, offset = self._centered(torch.Size(sample_shape))
         x: Tensor = PathwiseSample.apply(self.concentration, x0, _VonMisesSpec())  # apply: Any
         return _wrap(x + offset + self.loc.double()).to(self.loc.dtype)
