@@ -74,9 +74,24 @@ class CARMS:
     denominator is positive. Cost: ``n`` evaluations of ``f`` (one call); the surrogate's value
     is their mean. Costs may be batched; first derivatives only.
 
+    **Many variables.** The copula couples the ``n`` samples of each variable separately (fresh
+    draws per variable and per stick-breaking step, which the unbiasedness argument needs). It
+    lowers the noise a variable's own value puts into :math:`f(z_i) - f(z_j)`, not the noise
+    from the other variables, and it raises that: their antithetic samples differ more often
+    than independent ones. When ``f`` sums many variables the two cancel: at uniform logits and
+    ``n = 2`` every pair weight is :math:`(K-1)/K` and the other variables' share of
+    :math:`\operatorname{Var}(f(z_i) - f(z_j))` grows by :math:`K/(K-1)`. Measured at equal
+    evaluations of ``f`` (``benchmarks/bench_categorical_estimators.py``, 20000 estimates per
+    row, ratio to RLOO's variance +- SE): one variable 0.41-0.67 (K = 4) and 0.45-0.92
+    (K = 10); 20 variables 1.00-1.06 (K = 4; 1.060 +- 0.010 at ``n = 3``, above RLOO) and
+    0.98-1.00 (K = 10, uniform or random logits). So CARMS pays off when a cost depends on few
+    variables, and is RLOO's equal (within a few per cent either way) when it sums many.
+
     Reference: Dimitriev & Zhou, "CARMS: Categorical-Antithetic-REINFORCE Multi-Sample
-    Gradient Estimator", NeurIPS 2021 (the stick-breaking construction with the Dirichlet
-    copula; ARMS, ICML 2021, is its Bernoulli case).
+    Gradient Estimator", NeurIPS 2021 (ARMS, ICML 2021, is its Bernoulli case). This is the
+    stick-breaking coupling with the Dirichlet copula, whose pair law is in closed form; the
+    authors' code (github.com/alekdimi/carms) also has an inverse-CDF coupling over random
+    category orders (its default) and a Gumbel one whose pair law is estimated by Monte Carlo.
 
     Example:
         >>> from torch.distributions import Categorical
