@@ -50,9 +50,9 @@ from torch.autograd.function import FunctionCtx
 from reparam.distributions._gamma_sampler import log_standard_gamma
 from reparam.distributions._incomplete_beta import (
     beta_continued_fraction,
-    float32_terms,
     implicit_logit_grad,
     plan,
+    plan_for,
 )
 from reparam.distributions._sync import sync_free
 
@@ -71,17 +71,17 @@ def beta_logit_grad(
 
     ``a`` and ``b`` broadcast against the samples; the digammas are evaluated on their own
     shape. The number of continued-fraction terms follows the concentrations
-    (:func:`reparam.distributions._incomplete_beta.plan`); with ``float32_allowed`` (a float32
-    caller) the fraction runs in float32 where the concentrations allow it (within 1e-5 of
-    float64), the rest of the formula in float64.
+    (:func:`reparam.distributions._incomplete_beta.plan`). On the host path the evaluation is
+    :func:`reparam.distributions._incomplete_beta.implicit_logit_grad`, in float32 (returned
+    as float32) where ``float32_allowed`` (a float32 caller) and the concentrations allow it
+    (within 5e-5 of float64, :func:`reparam.distributions._incomplete_beta.plan`), else in
+    float64; the sync-free path runs the forward recurrence in float64.
     """
-    terms, float32_ok = plan(a, b)
     if not (sync_free(log_x) or sync_free(a) or sync_free(b)):
-        if float32_allowed and float32_ok:
-            log_x, log_y, terms = log_x.float(), log_y.float(), float32_terms(terms)
-        else:
-            log_x, log_y = log_x.double(), log_y.double()
+        terms, float32 = plan_for(a, b, float32_allowed)
+        log_x, log_y = (log_x.float(), log_y.float()) if float32 else (log_x.double(), log_y.double())
         return implicit_logit_grad(torch.exp(log_x), torch.exp(log_y), log_x, log_y, a, b, terms)
+    terms, float32_ok = plan(a, b)  # sync-free: (SYNC_FREE_TERMS, False)
     log_x, log_y = log_x.double(), log_y.double()
     a, b = a.double(), b.double()
     total = a + b
@@ -112,12 +112,9 @@ def beta_vjp(x: Tensor, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor, Ten
     :func:`reparam.distributions._incomplete_beta.plan` allows it, otherwise in float64 (and
     always in float64 on the sync-free path)."""
     x = x.detach()
-    terms, float32_ok = plan(a, b)
     if not (sync_free(x) or sync_free(a) or sync_free(b) or sync_free(grad)):
-        if x.dtype == torch.float32 and float32_ok:
-            terms = float32_terms(terms)
-        else:
-            x = x.double()
+        terms, float32 = plan_for(a, b, x.dtype == torch.float32)
+        x = x if float32 else x.double()
         y = 1 - x
         grad_a, grad_b = implicit_logit_grad(x, y, torch.log(x), torch.log1p(-x), a, b, terms)
     else:
@@ -221,11 +218,8 @@ def dirichlet_vjp(x: Tensor, concentration: Tensor, grad: Tensor) -> Tensor:
         x = x.double()
         grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest)
     else:  # the host path: float32 where plan() allows it
-        terms, float32_ok = plan(alpha, rest)
-        if x.dtype == torch.float32 and float32_ok:
-            terms = float32_terms(terms)
-        else:
-            x = x.double()
+        terms, float32 = plan_for(alpha, rest, x.dtype == torch.float32)
+        x = x if float32 else x.double()
         log_y = _log_complement(x)
         grad_logit, _ = implicit_logit_grad(x, torch.exp(log_y), torch.log(x), log_y, alpha, rest, terms)
     g = grad.detach().to(x.dtype)
