@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from scipy import special, stats
 from seeds import seeded
 
 from reparam.distributions import Gamma
-from reparam.distributions._gamma_sampler import log_standard_gamma, standard_gamma
+from reparam.distributions._gamma_sampler import NATIVE_MAX, log_standard_gamma, native, standard_gamma
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -95,3 +97,21 @@ def test_rejection_rounds_are_bounded_and_invalid_concentrations_give_nan() -> N
         assert bool(torch.isnan(x[:, :4]).all()) and bool(torch.isfinite(x[:, 4:]).all())
     for bad in (float("nan"), float("inf"), -2.0):
         assert bool(torch.isnan(standard_gamma(torch.tensor(bad), torch.Size([7]))).all())
+
+
+@pytest.mark.parametrize("checked", [False, True])
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 3.0, 100.0])
+def test_small_calls_take_the_native_sampler_and_pass_ks(alpha: float, checked: bool) -> None:
+    # calls of at most NATIVE_MAX samples draw with torch._standard_gamma (boosted below 1):
+    # four calls of 10000, pooled; p > 1e-4: false-alarm rate 1e-4 per test
+    a = torch.tensor(alpha, dtype=torch.float64)
+    assert NATIVE_MAX >= 10000 and native(a, 10000) and not native(a, NATIVE_MAX + 1)
+    x = torch.cat([standard_gamma(a, torch.Size([10000]), checked=checked) for _ in range(4)])
+    assert bool((x > 0).all())
+    assert stats.kstest(x.numpy(), stats.gamma(alpha).cdf).pvalue > 1e-4
+
+
+def test_small_calls_give_nan_for_invalid_concentrations() -> None:
+    alpha = torch.tensor([math.nan, -1.0, 0.0, math.inf, 2.0, 0.5])
+    x = standard_gamma(alpha, torch.Size([50, 6]))
+    assert bool(x[:, :4].isnan().all()) and bool(torch.isfinite(x[:, 4:]).all())
