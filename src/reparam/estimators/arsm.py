@@ -89,7 +89,7 @@ class ARSM:
     of 46 at 20 x 10). Dong, Mnih & Tucker ("Coupled Gradient Estimators for Discrete Latent
     Variables", NeurIPS 2021) likewise find ARSM, even Rao-Blackwellised, behind RLOO; prefer
     ``rp.CARMS()`` or ``rp.ScoreFunction(LeaveOneOut())`` unless ``f`` caches configurations and
-    the cost has one or two variables.
+    each cost depends on a single variable.
 
     Reference: Yin, Yue & Zhou, "ARSM: Augment-REINFORCE-Swap-Merge Estimator for Gradient
     Backpropagation Through Categorical Variables", ICML 2019.
