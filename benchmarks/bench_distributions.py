@@ -170,6 +170,59 @@ def mixture_accuracy(n: int) -> list[Row]:
     return [("Mixture (3 normals)", "d z / d loc_k", *rel_err(got, want), math.nan, math.nan)]
 
 
+def _mp_beta_logit_grad(x: float, a: float, b: float) -> float:
+    """``dx/da`` for ``x ~ Beta(a, b)`` (``b`` fixed): ``-(dI_x/da)/p(x)`` with mpmath's betainc at
+    30 digits (``-I_{1-x}(b, a)`` above 1/2, so nothing cancels next to 1)."""
+    with mpmath.workdps(30):
+        xm, am, bm = mpmath.mpf(x), mpmath.mpf(a), mpmath.mpf(b)
+        ym = 1 - xm
+        if xm <= 0.5:
+            cdf = lambda s: mpmath.betainc(s, bm, 0, xm, regularized=True)  # noqa: E731
+        else:
+            cdf = lambda s: -mpmath.betainc(bm, s, 0, ym, regularized=True)  # noqa: E731
+        log_density = (am - 1) * mpmath.log(xm) + (bm - 1) * mpmath.log(ym) - mpmath.log(mpmath.beta(am, bm))
+        density = mpmath.exp(log_density)
+        return float(-mpmath.diff(cdf, am) / density)
+
+
+def beta_accuracy(cases: list[tuple[float, float]], n: int) -> list[Row]:
+    """Float32 rsample of Beta(a, b), per-sample ``dx/da`` (the float32 host path where the
+    concentrations allow it, else float64) against 30-digit mpmath at the returned samples;
+    torch's Beta on its own float32 samples against the same reference."""
+    rows = []
+    for a, b in cases:
+        errs = []
+        for cls in (D.Beta, torch.distributions.Beta):
+            conc = torch.full((n,), a, requires_grad=True)
+            x = cls(conc, torch.full((n,), b)).rsample()
+            (got,) = torch.autograd.grad(x.sum(), conc)
+            keep = (x > 1e-30) & (x < 1 - 1e-6)  # the reference's density must be representable
+            want = np.array([_mp_beta_logit_grad(float(v), a, b) for v in x.detach()[keep].double()])
+            errs.append(rel_err(got[keep].double().numpy(), want))
+        rows.append(("Beta (float32)", f"a={a:g}, b={b:g}", *errs[0], *errs[1]))
+    return rows
+
+
+def dirichlet_accuracy(concentrations: list[tuple[float, ...]], n: int) -> list[Row]:
+    """Float32 Dirichlet rsample: ``dx_0/dalpha_0`` per sample (the marginal
+    ``Beta(alpha_0, sum - alpha_0)``'s implicit derivative) against mpmath; torch's likewise."""
+    rows = []
+    for alpha in concentrations:
+        errs = []
+        for cls in (D.Dirichlet, torch.distributions.Dirichlet):
+            conc = torch.tensor(alpha).repeat(n, 1).requires_grad_(True)
+            x = cls(conc).rsample()[:, 0]
+            (got,) = torch.autograd.grad(x.sum(), conc)
+            keep = (x > 1e-30) & (x < 1 - 1e-6)
+            rest = sum(alpha) - alpha[0]
+            points = x.detach()[keep].double()
+            want = np.array([_mp_beta_logit_grad(float(v), alpha[0], rest) for v in points])
+            errs.append(rel_err(got[keep, 0].double().numpy(), want))
+        label = "alpha=(" + ", ".join(f"{v:g}" for v in alpha) + ")"
+        rows.append(("Dirichlet (float32)", label, *errs[0], *errs[1]))
+    return rows
+
+
 # ------------------------------------------------------------------ speed
 def timed(fn: Callable[[], None]) -> float:
     """CPU time of the calling thread (torch runs single-threaded here), so other processes on a
@@ -443,6 +496,9 @@ def main() -> None:
         [(-1.0, 2.0), (8.0, math.inf), (30.0, 30.5), (-math.inf, -40.0)], 10 if args.quick else 30
     )
     rows += mixture_accuracy(100)
+    beta_cases = [(2.0, 3.0), (0.5, 3.0), (50.0, 3.0), (0.05, 2.0), (3.0, 100.0)]
+    rows += beta_accuracy(beta_cases, 30 if args.quick else 100)
+    rows += dirichlet_accuracy([(1.5,) * 5, (0.5, 1.0, 2.0, 4.0, 8.0)], 30 if args.quick else 100)
     print("## Accuracy of dz/dtheta (relative error vs float64 reference)\n")
     print("| distribution | parameters | ours max | ours median | torch max | torch median |")
     print("|---|---|---|---|---|---|")
