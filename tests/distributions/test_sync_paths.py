@@ -127,24 +127,28 @@ VON_MISES_KAPPAS = [1e-3, 0.5, 2.0, 10.0, 49.9, 50.1, 300.0, 1e4]
 
 def test_von_mises_paths_agree() -> None:
     # The same regimes on both paths (Hill's series below 50 with all the terms it needs, the
-    # normal approximation above), so they agree to rounding: 1e-10 relative (measured 2e-14).
+    # normal approximation above). A shared concentration's series coefficients come from the
+    # recurrence on the host path and a trapezoidal rule on the sync-free one, both ~1e-16
+    # absolute, which in the tails (small dF/dkappa) is up to ~1e-11 relative on 1000 draws
+    # (measured 1.3e-11 at kappa = 49.9): 1e-8, far below the 1e-4 accuracy target.
     from reparam.distributions.von_mises import von_mises_cdf, von_mises_sample_grad
 
     for k in VON_MISES_KAPPAS:
         kappa = torch.tensor(k, dtype=F64)
         x = D.VonMises(torch.zeros((), dtype=F64), kappa).sample((1000,))
-        _assert_relative(*_both(von_mises_sample_grad, x, kappa), 1e-10)
+        _assert_relative(*_both(von_mises_sample_grad, x, kappa), 1e-8)
         grid = torch.linspace(-3.1, 3.1, 63, dtype=F64)
         fast, slow = _both(von_mises_cdf, grid, kappa)
         torch.testing.assert_close(fast, slow, rtol=0, atol=1e-14)
     kappa = torch.tensor(VON_MISES_KAPPAS, dtype=F64).repeat_interleave(200)
     x = D.VonMises(torch.zeros_like(kappa), kappa).sample()
-    _assert_relative(*_both(von_mises_sample_grad, x, kappa), 1e-10)
+    _assert_relative(*_both(von_mises_sample_grad, x, kappa), 1e-8)
 
 
 @pytest.mark.parametrize("per_element", [False, True], ids=["shared", "per-element"])
 def test_von_mises_rsample_backward_paths_agree(per_element: bool) -> None:
     # one sampler on both paths: the same RNG state gives the same draws, then the same gradient
+    # (to the 1e-8 of test_von_mises_paths_agree)
     def grad() -> torch.Tensor:
         k = torch.tensor([0.7, 20.0, 49.9, 50.1, 400.0] if per_element else 3.0, dtype=F64)
         k.requires_grad_()
@@ -157,4 +161,4 @@ def test_von_mises_rsample_backward_paths_agree(per_element: bool) -> None:
     torch.set_rng_state(state)
     with D.force_sync_free():
         slow = grad()
-    _assert_relative(fast, slow, 1e-10)
+    _assert_relative(fast, slow, 1e-8)

@@ -64,8 +64,10 @@ def _series_coefficients(kappa: Tensor, terms: int) -> Tensor:
     (``dr_n = r_n^2 (2n/kappa^2 - dr_{n+1})``); ``I_n/I_0 = r_1 \cdots r_n``. They depend on
     ``kappa`` alone, so a shared concentration costs a few scalar operations, not per-sample work.
     """
-    if kappa.numel() == 1 and not sync_free(kappa):  # plain floats: no tensor dispatch per term
-        coefs = _scalar_series_coefficients(float(kappa), terms)
+    if kappa.numel() == 1:
+        if sync_free(kappa):  # a few kernels, not two per term of the recurrence
+            return _quadrature_coefficients(kappa.reshape(()), terms).reshape(terms, 2, *kappa.shape)
+        coefs = _scalar_series_coefficients(float(kappa), terms)  # plain floats: no tensor dispatch per term
         return torch.tensor(coefs, dtype=kappa.dtype, device=kappa.device).reshape(terms, 2, *kappa.shape)
     ratio, d_ratio = torch.zeros_like(kappa), torch.zeros_like(kappa)
     ratios: list[tuple[Tensor, Tensor]] = []
@@ -78,6 +80,36 @@ def _series_coefficients(kappa: Tensor, terms: int) -> Tensor:
         prod, d_prod = prod * r, d_prod * r + prod * dr
         out.append(torch.stack([prod / n, d_prod / n]))
     return torch.stack(out)
+
+
+QUADRATURE_POINTS = 256
+
+
+def _quadrature_coefficients(kappa: Tensor, terms: int) -> Tensor:
+    r"""``(c_n, dc_n/dkappa)`` for ``n = 1..terms`` at a 0-d ``kappa``, shaped ``(terms, 2)``, from
+    the trapezoidal rule on ``I_n(kappa) = (1/2 pi) \int_0^{2 pi} e^{kappa cos t} cos(n t) dt``
+    with :data:`QUADRATURE_POINTS` points ``t_j = 2 pi j / M`` (weights ``e^{kappa (cos t_j - 1)}``,
+    the ``e^{-kappa}`` scaling of ``i0e``), and ``I_n' = (1/2 pi) \int cos t e^{kappa cos t} cos(n t)
+    dt``: ``d(I_n/I_0)/dkappa = (I_n' - (I_n/I_0) I_1)/I_0``. The rule is exact up to aliasing by
+    ``I_{M-n}/I_0``, below 1e-40 for ``n <= 80``, ``kappa <= 51``; rounding: ~1e-16 absolute (the
+    recurrence's is relative to each coefficient; they agree to 7e-16 for ``1e-6 <= kappa <= 50``,
+    tested). In the tails, where ``dF/dkappa`` is small, that absolute error shows: ``dz/dkappa``
+    differs from the recurrence's by up to 5e-8 relative at the 1e-8 quantiles (``kappa`` 30-50),
+    4e-9 at ``kappa = 10``. Two matrix-vector products of fixed shape: what the sync-free path runs
+    for a shared concentration instead of the recurrence's ~14 scalar kernels per term.
+    """
+    theta = torch.arange(QUADRATURE_POINTS, dtype=kappa.dtype, device=kappa.device) * (
+        2.0 * math.pi / QUADRATURE_POINTS
+    )
+    cos_t = torch.cos(theta)
+    n = torch.arange(terms + 1, dtype=kappa.dtype, device=kappa.device)
+    table = torch.cos(n.unsqueeze(-1) * theta)  # (terms + 1, M)
+    weight = torch.exp(kappa * (cos_t - 1.0))
+    scaled = table @ weight  # M i_n e^{-kappa}, n = 0..terms
+    d_scaled = table @ (weight * cos_t)
+    ratio = scaled[1:] / scaled[0]
+    d_ratio = (d_scaled[1:] - ratio * d_scaled[0]) / scaled[0]
+    return torch.stack([ratio / n[1:], d_ratio / n[1:]], -1)
 
 
 def _scalar_series_coefficients(k: float, terms: int) -> list[tuple[float, float]]:
