@@ -197,8 +197,11 @@ def digamma_value(a: float) -> float:
 def _series_lean(x: Tensor, y: Tensor, a: float, x_max: float) -> Tensor | None:
     """``a d log x / d a`` for ``a < 8`` and every ``x <= series_safe_limit(a)`` (else None):
     the terms ``t_n = prod_{k<=n} x/(a+k)`` as one cumulative product over an
-    ``(elements, terms)`` matrix, ``(S - 1, D) = t @ (1, H_n)``, then ``D - S (y - psi(a+1))``:
-    five tensor operations whatever the number of terms."""
+    ``(elements, terms)`` matrix, then ``D - S c = sum_n t_n (H_n - c) - c`` with
+    ``c = y - psi(a+1)``, ``S = 1 + sum t_n``, ``D = sum t_n H_n``: five tensor operations
+    whatever the number of terms. (Evaluating the ~97% of elements below ``bulk_limit(a)`` with
+    fewer terms and the rest again, as the general path does, measured 7-11% slower at 1000
+    samples: the extra calls cost more than the terms they save.)"""
     if x_max > series_safe_limit(a):
         return None
     terms = cached_series_terms(x_max, a)
