@@ -235,16 +235,23 @@ def coefficients(p: Tensor, q: Tensor, terms: int) -> Tensor:
     (``p``, ``q`` of one shape; ``terms`` even), all terms at once."""
     half = terms // 2
     m = torch.arange(half, dtype=p.dtype, device=p.device).reshape((half,) + (1,) * p.dim())
-    # odd n = 2m + 1, m = 0..half-1
-    r, s, t, u = p + m, p + q + m, p + 2 * m, p + 2 * m + 1
-    c = -(r * s) / (t * u)
-    odd = torch.stack([c, c * (1 / r + 1 / s - 1 / t - 1 / u), -r / (t * u)], 1)
-    # even n = 2m, m = 1..half
+    # odd n = 2m + 1, m = 0..half-1: c = -r s/(t u), r = p + m, s = p + q + m, t = p + 2m,
+    # u = t + 1; dc/dq = c/s, dc/dp = c (1/r + 1/s - 1/t - 1/u) = -((r + s) + c (t + u))/(t u)
+    r = p + m
+    s = (p + q) + m
+    t = r + m
+    u = t + 1
+    tu = t * u
+    c = (r * s).div_(tu).neg_()
+    odd = torch.stack([c, ((r + s) + c * (t + u)).div_(tu).neg_(), c / s], 1)
+    # even n = 2m', m' = m + 1 = 1..half: t' = p + 2m' - 1 = u, u' = u + 1, w = m'/(t' u'),
+    # c = w (q - m'); dc/dq = w, dc/dp = -c (1/t' + 1/u') = -c (t' + u')/(t' u')
     m = m + 1
-    t, u = p + (2 * m - 1), p + 2 * m
-    w = m / (t * u)
+    u_even = u + 1
+    tu = u * u_even
+    w = m / tu
     c = w * (q - m)
-    even = torch.stack([c, -c * (1 / t + 1 / u), w.expand_as(c)], 1)
+    even = torch.stack([c, (c * (u + u_even)).div_(tu).neg_(), w.expand_as(c)], 1)
     return torch.stack([odd, even], 1).reshape((terms, 3, *p.shape))
 
 
@@ -309,9 +316,10 @@ def order_table(a: Tensor, b: Tensor, terms: int) -> Tensor:
     concentrations, shaped ``(terms, 3, 2, *a.shape)``: index 0 of the third axis is the plain
     order ``(p, q) = (a, b)``, index 1 the exchanged one ``(p, q) = (b, a)`` (whose partials in
     ``p`` and ``q`` are the ones in ``b`` and ``a``). ``a``, ``b`` of one shape; ``terms`` even."""
-    both = coefficients(torch.stack([a, b]), torch.stack([b, a]), terms)
-    exchanged = both[:, :, 1].index_select(1, torch.tensor([0, 2, 1], device=a.device))
-    return torch.stack([both[:, :, 0], exchanged], 2)
+    pair = torch.stack([a, b])
+    both = coefficients(pair, pair.flip(0), terms)
+    plain, exchanged = both[:, :, 0], both[:, :, 1]
+    return torch.stack([plain, torch.stack([exchanged[:, 0], exchanged[:, 2], exchanged[:, 1]], 1)], 2)
 
 
 def fraction_backward(d: Tensor, d_prime: Tensor) -> tuple[Tensor, Tensor]:
