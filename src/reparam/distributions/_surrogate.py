@@ -257,7 +257,8 @@ class _Problem:
         and batch the result directly, at every order (no leaves, no :class:`_Reroot`)."""
         assert self.family is not None
         family = self.family
-        value, pullback = torch.func.vjp(lambda *ps: family(ps)[0](z), *params)
+        found: tuple[Any, ...] = torch.func.vjp(lambda *ps: family(ps)[0](z), *params)  # (value, pullback)
+        value, pullback = found
         weight = _neg_reciprocal(family(params)[1](z), value.dtype)
         got: tuple[Tensor, ...] = pullback(_as(grad, weight, value.shape, value.dtype))
         return got
