@@ -149,7 +149,7 @@ def _log_grad(y: Tensor, a: Tensor, x: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------ one shared concentration, small calls
-LEAN_MAX = 1024  # up to this many samples the lean evaluation below (every term at once)
+LEAN_MAX = 1024  # up to this many samples: series as one matrix of terms, Temme as powers
 _FIRST_COLUMN = torch.arange(64) == 0
 TEMME_TRUNCATION = 1e-13
 _WIDTH_BINS = 64
@@ -226,9 +226,16 @@ def _temme_lean(x: Tensor, a: float, t_max: float) -> Tensor:
     width = _TEMME_WIDTHS[min(math.ceil(t_max * _WIDTH_BINS), _WIDTH_BINS)]
     scale = math.exp(_log_gamma_star_value(a)) / a
     combined = (a**_NEG_ORDERS) @ TEMME_TABLE[:, :width] * scale
-    # powers 1, t, t^2, ... as the cumulative product of (1, t, t, ...); elementwise sum, as above
-    powers = torch.where(_FIRST_COLUMN[:width], 1.0, t.unsqueeze(-1)).cumprod(-1)
-    return (powers * torch.from_numpy(combined)).sum(-1)
+    if x.numel() <= LEAN_MAX:
+        # powers 1, t, t^2, ... as the cumulative product of (1, t, t, ...); elementwise sum
+        powers = torch.where(_FIRST_COLUMN[:width], 1.0, t.unsqueeze(-1)).cumprod(-1)
+        return (powers * torch.from_numpy(combined).to(x.dtype)).sum(-1)
+    # many elements: Horner's rule, one in-place addcmul per degree (no (elements, degree) matrix)
+    constants = torch.from_numpy(combined).to(x.dtype).unbind(0)
+    total = torch.full_like(t, float(combined[-1]))
+    for c in reversed(constants[:-1]):
+        torch.addcmul(c, total, t, out=total)
+    return total
 
 
 def _temme_widths(bins: int) -> list[int]:
@@ -254,15 +261,21 @@ def _eta_value(mu: float) -> float:
 
 def shared_sample_grad(grad: Tensor, sample: Tensor, a: float, log_space: bool) -> Tensor | None:
     """``sum(grad * dx/da)`` (``sum(grad * d log x/da)`` when ``log_space``: ``sample`` is then
-    ``log x``) as a float64 0-d tensor, for one shared concentration ``a`` and a small call on the
-    CPU; ``None`` when the call is large or some sample needs a rarer regime (the general
-    :func:`host_log_grad` then takes it). About fifteen tensor operations."""
+    ``log x``) as a float64 0-d tensor, for one shared concentration ``a`` on the CPU; ``None``
+    when some sample needs a rarer regime, or the series would take a call of more than
+    :data:`LEAN_MAX` samples (the general :func:`host_log_grad` then takes it). About fifteen
+    tensor operations.
+
+    Temme's expansion (``a >= 8``) runs in the sample's dtype: in float32 it stays within
+    4.2e-7 relative of float64 (measured on 200000 draws at each of ``a`` = 8 ... 1e4; no
+    cancellation, ``eta`` keeps its absolute precision); the series runs in float64 (its
+    cancellation, module :mod:`reparam.distributions._gamma_grad`). The sum over samples
+    accumulates in float64."""
     n = sample.numel()
-    if n == 0 or n > LEAN_MAX or not 0.0 < a < math.inf or sample.dtype not in _FLOATS:
+    if n == 0 or not 0.0 < a < math.inf or sample.dtype not in _FLOATS:
         return None
-    s64 = sample.double()
-    x = torch.exp(s64) if log_space else s64
     if a >= MIN_CONCENTRATION:
+        x = torch.exp(sample) if log_space else sample
         low, high = (v.item() for v in torch.aminmax(x))
         eta_low, eta_high = _eta_value(low / a - 1.0), _eta_value(high / a - 1.0)
         if eta_low < -MAX_ETA or eta_high > MAX_ETA:
@@ -270,13 +283,17 @@ def shared_sample_grad(grad: Tensor, sample: Tensor, a: float, log_space: bool) 
         g = _temme_lean(x, a, max(-eta_low, eta_high) / MAX_ETA)
         scale = 1.0
     else:
+        if n > LEAN_MAX:
+            return None
+        s64 = sample.double()
+        x = torch.exp(s64) if log_space else s64
         y = s64 if log_space else torch.log(x)
         lean = _series_lean(x, y, a, x.max().item())
         if lean is None:
             return None
         g, scale = lean, 1.0 / a
     weight = grad if log_space else grad * x
-    total = torch.dot(weight.reshape(-1).to(g.dtype), g.reshape(-1))
+    total = (weight * g).sum(dtype=torch.float64)
     return total if scale == 1.0 else total.mul_(scale)
 
 
