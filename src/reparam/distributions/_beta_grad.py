@@ -50,11 +50,11 @@ from torch.autograd.function import FunctionCtx
 from reparam.distributions._gamma_sampler import log_standard_gamma
 from reparam.distributions._incomplete_beta import (
     beta_continued_fraction,
+    host_path,
     implicit_logit_grad,
     plan,
     plan_for,
 )
-from reparam.distributions._sync import sync_free
 
 SECOND_ORDER_MESSAGE = (
     "{name}.rsample: second derivatives in the concentrations are not supported (the implicit "
@@ -77,7 +77,7 @@ def beta_logit_grad(
     (within 5e-5 of float64, :func:`reparam.distributions._incomplete_beta.plan`), else in
     float64; the sync-free path runs the forward recurrence in float64.
     """
-    if not (sync_free(log_x) or sync_free(a) or sync_free(b)):
+    if host_path(log_x, a, b):
         terms, float32 = plan_for(a, b, float32_allowed)
         log_x, log_y = (log_x.float(), log_y.float()) if float32 else (log_x.double(), log_y.double())
         return implicit_logit_grad(torch.exp(log_x), torch.exp(log_y), log_x, log_y, a, b, terms)
@@ -112,10 +112,10 @@ def beta_vjp(x: Tensor, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor, Ten
     :func:`reparam.distributions._incomplete_beta.plan` allows it, otherwise in float64 (and
     always in float64 on the sync-free path)."""
     x = x.detach()
-    if not (sync_free(x) or sync_free(a) or sync_free(b) or sync_free(grad)):
+    if host_path(x, a, b, grad):
         terms, float32 = plan_for(a, b, x.dtype == torch.float32)
         x = x if float32 else x.double()
-        y = 1 - x
+        y = torch.rsub(x, 1.0)
         grad_a, grad_b = implicit_logit_grad(x, y, torch.log(x), torch.log1p(-x), a, b, terms)
     else:
         x = x.double()
@@ -210,11 +210,13 @@ class DirichletSampleGrad(torch.autograd.Function):
 def dirichlet_vjp(x: Tensor, concentration: Tensor, grad: Tensor) -> Tensor:
     """``sum_j grad_j dx_j/dalpha_i`` at a point ``x`` of the simplex (the backward of
     :class:`DirichletSampleGrad`, usable at any ``x``, e.g. to check the tangent field), summed to
-    ``concentration``'s shape and dtype; evaluated in float64 without a graph."""
+    ``concentration``'s shape and dtype, without a graph: on the host path in float32 where
+    :func:`reparam.distributions._incomplete_beta.plan_for` allows it (a float32 ``x``), else
+    in float64."""
     alpha = concentration.detach()
     rest = alpha.sum(-1, keepdim=True) - alpha
     x = x.detach()
-    if sync_free(x) or sync_free(alpha) or sync_free(grad):
+    if not host_path(x, alpha, grad):
         x = x.double()
         grad_logit, _ = beta_logit_grad(torch.log(x), _log_complement(x), alpha, rest)
     else:  # the host path: float32 where plan() allows it

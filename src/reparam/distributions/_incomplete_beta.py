@@ -145,6 +145,16 @@ def plan(p: Tensor, q: Tensor) -> tuple[int, bool]:
 PYTHON_PLAN_UP_TO = 64  # concentrations read as Python numbers (two reads, no tensor operations)
 
 
+def host_path(first: Tensor, *rest: Tensor) -> bool:
+    """Whether the host-path evaluation applies to all these tensors: ``not sync_free`` for the
+    first (which also covers the thread-wide conditions: forced, compiling, tracing), and the
+    per-tensor conditions (CPU, not wrapped by ``torch.func``) for the others."""
+    if sync_free(first):
+        return False
+    wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+    return all(t.device.type == "cpu" and not wrapped(t) for t in rest)
+
+
 def plan_for(p: Tensor, q: Tensor, float32_caller: bool) -> tuple[int, bool]:
     """``(terms, evaluate in float32)`` for a caller of the given dtype on the host path: the
     float64 count of :func:`plan`, or, where float32 suffices for a float32 caller, the float32
@@ -154,7 +164,7 @@ def plan_for(p: Tensor, q: Tensor, float32_caller: bool) -> tuple[int, bool]:
         float32_caller
         and 0 < p.numel() <= PYTHON_PLAN_UP_TO
         and 0 < q.numel() <= PYTHON_PLAN_UP_TO
-        and not (sync_free(p) or sync_free(q))
+        and host_path(p, q)
     ):
         ps, qs = p.detach().reshape(-1).tolist(), q.detach().reshape(-1).tolist()
         terms, in_range, terms32 = _plan_values(ps, qs)
@@ -346,7 +356,7 @@ def fraction_backward(d: Tensor, d_prime: Tensor) -> tuple[Tensor, Tensor]:
     for k in range(terms - 1, -1, -1):
         torch.addcdiv(one, numerators[k], rows[k + 1], out=rows[k])
     inverse = g[1:].reciprocal()  # 1/g_{n+1}
-    ratio = (1.0 - g[:-1]).mul_(inverse)  # -d_n/g_{n+1}^2
+    ratio = torch.rsub(g[:-1], 1.0).mul_(inverse)  # -d_n/g_{n+1}^2
     weight = torch.empty_like(inverse)
     weight[0] = 1.0
     if d[0].numel() < 1024 or terms < 2:  # cumprod along the leading axis is slow for long rows
