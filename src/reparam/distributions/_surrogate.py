@@ -30,6 +30,15 @@ Two mechanisms, both keeping the value exactly ``z0``:
   :class:`_Derivative`'s own backward supplies ``dg/dz`` and ``dg/dtheta`` from a
   :class:`PathwiseSpec` and refuses a third differentiation with a clear error (:class:`_Refuse`).
   Reusable: a distribution supplies ``first`` (``g``) and ``partials``.
+
+``torch.func``: every Function here is ``setup_context`` style with a generated vmap rule. Under
+a transform every backward runs with grad mode on and leaves cannot be made, so
+:class:`_ImplicitRoot` takes the partial derivative with ``torch.func.vjp`` in the parameters
+(:meth:`_Problem.partial_func`), which the enclosing transforms differentiate and batch at every
+order; parameters are found through ``vmap``'s batching wrappers (:func:`requires_grad`), and
+copies made for a later backward use live tensors (``jacrev(jacrev(f))``). Forward mode is
+refused by the callers (:func:`check_no_forward_mode`; a ``jvp`` staticmethod would make
+``torch.compile`` refuse the Function). Tests: ``tests/distributions/test_func.py``.
 """
 
 from __future__ import annotations
