@@ -4,9 +4,10 @@ inductor's ``fallback_random``: ATen's random-number generators inside the graph
 
 A step is ``rp.expect(...)`` on a small problem (tests/estimators/estimator_cases.py) plus
 ``backward``. Each estimator is compiled once per setting (not timed), then eager and compiled
-steps are timed in alternating rounds (eager, default, recommended, eager, ...); the table gives
-the median step time of each and the ratios compiled / eager (< 1: the compiled step is faster),
-and the cases above 1.0 are listed at the end.
+steps are timed in alternating rounds (eager, default, recommended, eager, ...; each round
+``--steps`` steps and at least 50 ms); the table gives the median step time of each and, per
+setting, the median over rounds of compiled / eager (< 1: the compiled step is faster); the
+cases above 1.0 are listed at the end.
 
     .venv/bin/python benchmarks/bench_compile.py --rounds 5 --steps 20   # every estimator
     .venv/bin/python benchmarks/bench_compile.py --only DisARM Pathwise --settings recommended
@@ -15,6 +16,7 @@ and the cases above 1.0 are listed at the end.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -32,13 +34,13 @@ from estimator_cases import CASES, forward, params
 SETTINGS = ("default", "recommended")
 
 
-def compile_with(setting: str, fn: Callable[..., torch.Tensor], dynamic: bool | None,
+def compile_with(setting: str, fn: Callable[..., torch.Tensor], dynamic: dict[str, bool | None],
                  backend: str = "inductor") -> Callable[..., torch.Tensor]:
-    """``default``: ``torch.compile(fn, fullgraph=True)``; ``recommended``: ``rp.compile(fn)``
-    (shared with bench_compile_layers.py)."""
+    """``default``: ``torch.compile(fn, fullgraph=True)``; ``recommended``: ``rp.compile(fn)``;
+    ``dynamic``: ``{}`` or ``{"dynamic": ...}`` for both (shared with bench_compile_layers.py)."""
     if setting == "default":
-        return torch.compile(fn, fullgraph=True, dynamic=dynamic, backend=backend)  # type: ignore[no-any-return]
-    return rp.compile(fn, dynamic=dynamic, backend=backend)
+        return torch.compile(fn, fullgraph=True, backend=backend, **dynamic)  # type: ignore[no-any-return]
+    return rp.compile(fn, backend=backend, **dynamic)
 
 
 def _time(step, leaves, steps: int) -> float:  # type: ignore[no-untyped-def]
@@ -57,22 +59,30 @@ def header(what: str, settings: tuple[str, ...]) -> None:
     print(f"{what:42s} {'eager ms':>9s}{columns}{ratios}", flush=True)
 
 
-def paired_rounds(name: str, eager_round: Callable[[], float], compiled_rounds: list[Callable[[], float]],
-                  rounds: int) -> list[float]:
+def paired_rounds(name: str, eager_round: Callable[[int], float],
+                  compiled_rounds: list[Callable[[int], float]], rounds: int, steps: int,
+                  min_round_s: float = 0.05) -> list[float]:
     """Alternate ``rounds`` eager and compiled timing rounds (eager, each compiled variant,
-    eager, ...), print the medians and the ratios compiled / eager, return the ratios (shared
-    with bench_compile_layers.py)."""
+    eager, ...) of at least ``steps`` steps and ``min_round_s`` seconds each, print the median
+    step times and, per variant, the median over rounds of the round's ratio compiled / eager;
+    return those ratios (shared with bench_compile_layers.py).
+
+    Pairing each compiled round with the eager round just before it cancels the slow drifts
+    of a shared machine's load; rounds of at least 50 ms keep a microsecond step from being
+    timed within one scheduler slice."""
+    steps = max(steps, math.ceil(min_round_s / max(eager_round(steps), 1e-7)))
     eager_times: list[float] = []
     compiled_times: list[list[float]] = [[] for _ in compiled_rounds]
     for _ in range(rounds):
-        eager_times.append(eager_round())
+        eager_times.append(eager_round(steps))
         for times, run in zip(compiled_times, compiled_rounds, strict=True):
-            times.append(run())
-    e = statistics.median(eager_times)
+            times.append(run(steps))
     medians = [statistics.median(times) for times in compiled_times]
-    ratios = [c / e for c in medians]
+    ratios = [statistics.median(c / e for c, e in zip(times, eager_times, strict=True))
+              for times in compiled_times]
     columns = "".join(f" {1e3 * c:14.3f}" for c in medians)
-    print(f"{name:42s} {1e3 * e:9.3f}{columns}" + "".join(f" {r:17.2f}" for r in ratios), flush=True)
+    print(f"{name:42s} {1e3 * statistics.median(eager_times):9.3f}{columns}"
+          + "".join(f" {r:17.2f}" for r in ratios), flush=True)
     return ratios
 
 
@@ -84,9 +94,11 @@ def summary(settings: tuple[str, ...], ratios: dict[str, list[float]]) -> None:
               + (", ".join(slower) or "none"))
 
 
-def parse_dynamic(text: str) -> bool | None:
-    """``--dynamic`` none / true / false (shared)."""
-    return {"none": None, "true": True, "false": False}[text.lower()]
+def parse_dynamic(text: str) -> dict[str, bool | None]:
+    """``--dynamic`` default / none / true / false as keyword arguments (shared)."""
+    if text.lower() == "default":
+        return {}
+    return {"dynamic": {"none": None, "true": True, "false": False}[text.lower()]}
 
 
 def main() -> None:
@@ -98,14 +110,17 @@ def main() -> None:
                         help="intra-op threads (1: steadier on a shared machine, where a parallel "
                         "op's wait for a descheduled worker thread costs milliseconds)")
     parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
-    parser.add_argument("--dynamic", default="none", help="torch.compile's dynamic: none, true, false")
+    parser.add_argument("--dynamic", default="default",
+                        help="none, true or false: torch.compile's dynamic for both settings "
+                        "(default: each setting's own, None for torch.compile, False for rp.compile)")
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     settings, dynamic = tuple(args.settings), parse_dynamic(args.dynamic)
     print(f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
-          f"dynamic={dynamic}; default: torch.compile(step, fullgraph=True); recommended: rp.compile(step)")
+          f"dynamic={args.dynamic}; default: torch.compile(step, fullgraph=True); "
+          "recommended: rp.compile(step)")
     header("estimator", settings)
     ratios: dict[str, list[float]] = {}
     for name in args.only or sorted(CASES):
@@ -120,9 +135,10 @@ def main() -> None:
             _time(step, leaves, 2)
         ratios[name] = paired_rounds(
             name,
-            lambda e=eager, x=leaves: _time(e, x, args.steps),
-            [lambda c=c, x=leaves: _time(c, x, args.steps) for c in compiled],
+            lambda n, e=eager, x=leaves: _time(e, x, n),
+            [lambda n, c=c, x=leaves: _time(c, x, n) for c in compiled],
             args.rounds,
+            args.steps,
         )
     summary(settings, ratios)
 

@@ -5,20 +5,22 @@ random-number generators inside the graph).
 
 A step is the forward (a layer's output and ``kl_divergence()``, a model's objective, or
 ``rp.expect``) plus ``backward``. Each step is compiled once per setting (not timed), then eager
-and compiled steps are timed in alternating rounds (eager, default, recommended, eager, ...); the
-table gives the median step time of each and the ratios compiled / eager (< 1: the compiled step
-is faster), and the cases above 1.0 are listed at the end.
+and compiled steps are timed in alternating rounds (eager, default, recommended, eager, ...; each
+round ``--steps`` steps and at least 50 ms); the table gives the median step time of each and,
+per setting, the median over rounds of compiled / eager (< 1: the compiled step is faster); the
+cases above 1.0 are listed at the end.
 
 Sizes: ``BayesLinear`` 512 -> 512 on a batch of 256; ``BayesConv2d`` 16 -> 32 channels, 3x3,
 on 32 images of 16x16; the IWAE paper's 784-200-200-50 VAE on a batch of 128 (ELBO with
 Pathwise, one sample; IWAE-DReG with k = 5); the linear 784-200 Bernoulli VAE of the DisARM
 paper on a batch of 128 with DisARM and RLOO (2 samples); Bayesian logistic regression on 31
 features, a batch of 32, 50 samples; ``rp.expect`` of a quadratic over 1,000 Gaussian variables
-with 64 samples (Pathwise, Pathwise(Antithetic)).
+with 64 samples (Pathwise, Pathwise(Antithetic), Pathwise(Stratified); Pathwise also on 3
+variables, the size of bench_compile.py's problems).
 
     .venv/bin/python benchmarks/bench_compile_layers.py --rounds 5 --steps 10
     .venv/bin/python benchmarks/bench_compile_layers.py --only BayesLinear --settings recommended
-    .venv/bin/python benchmarks/bench_compile_layers.py --threads 2 --dynamic false
+    .venv/bin/python benchmarks/bench_compile_layers.py --threads 2 --dynamic true   # symbolic sizes
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ def _cases() -> dict[str, Case]:
     cases["Pathwise(Antithetic) 1000 vars x 64"] = _estimator(
         lambda: rp.Pathwise(sampling=rp.Antithetic()), 1000, 64
     )
+    cases["Pathwise(Stratified) 1000 vars x 64"] = _estimator(
+        lambda: rp.Pathwise(sampling=rp.Stratified()), 1000, 64
+    )
     cases["Pathwise 3 vars x 64 (toy)"] = _estimator(rp.Pathwise, 3, 64)
     return cases
 
@@ -130,14 +135,17 @@ def main() -> None:
     parser.add_argument("--backend", default="inductor")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (1: steadier when shared)")
     parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
-    parser.add_argument("--dynamic", default="none", help="torch.compile's dynamic: none, true, false")
+    parser.add_argument("--dynamic", default="default",
+                        help="none, true or false: torch.compile's dynamic for both settings "
+                        "(default: each setting's own, None for torch.compile, False for rp.compile)")
     parser.add_argument("--only", nargs="*", default=None, help="substrings of case names")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     settings, dynamic = tuple(args.settings), parse_dynamic(args.dynamic)
     print(f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
-          f"dynamic={dynamic}; default: torch.compile(step, fullgraph=True); recommended: rp.compile(step)")
+          f"dynamic={args.dynamic}; default: torch.compile(step, fullgraph=True); "
+          "recommended: rp.compile(step)")
     header("step", settings)
     ratios: dict[str, list[float]] = {}
     for name, build in _cases().items():
@@ -154,9 +162,10 @@ def main() -> None:
             _time(step, own, 2)  # the compilation
         ratios[name] = paired_rounds(
             name,
-            lambda e=eager, x=leaves: _time(e, x, args.steps),
-            [lambda c=c, x=own: _time(c, x, args.steps) for c, own in zip(compiled, owns, strict=True)],
+            lambda n, e=eager, x=leaves: _time(e, x, n),
+            [lambda n, c=c, x=own: _time(c, x, n) for c, own in zip(compiled, owns, strict=True)],
             args.rounds,
+            args.steps,
         )
     summary(settings, ratios)
 

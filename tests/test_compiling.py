@@ -36,18 +36,18 @@ def _captured(monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> dict[str, Any]:
     return seen
 
 
-def test_defaults_are_fullgraph_and_fallback_random(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_are_fullgraph_static_and_fallback_random(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _captured(monkeypatch)
-    assert seen["fullgraph"] is True and seen["dynamic"] is None
+    assert seen["fullgraph"] is True and seen["dynamic"] is False
     assert seen["options"] == {"fallback_random": True}
     assert "mode" not in seen  # torch.compile refuses mode together with options
 
 
 def test_mode_is_spelled_out_as_options_and_user_options_win(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _captured(
-        monkeypatch, mode="max-autotune-no-cudagraphs", dynamic=False, options={"max_autotune": False}
+        monkeypatch, mode="max-autotune-no-cudagraphs", dynamic=None, options={"max_autotune": False}
     )
-    assert seen["dynamic"] is False and "mode" not in seen
+    assert seen["dynamic"] is None and "mode" not in seen
     # the mode's own settings, then fallback_random, then the caller's options on top
     expected = {"max_autotune": False, "coordinate_descent_tuning": True, "fallback_random": True}
     assert seen["options"] == expected

@@ -27,12 +27,12 @@ def compile(  # named after torch.compile, which it wraps
     fn: F,
     *,
     fallback_random: bool = True,
-    dynamic: bool | None = None,
+    dynamic: bool | None = False,
     mode: str | None = None,
     backend: str = "inductor",
     options: dict[str, Any] | None = None,
 ) -> F:
-    r"""``torch.compile(fn, fullgraph=True, options={"fallback_random": True})``.
+    r"""``torch.compile(fn, fullgraph=True, dynamic=False, options={"fallback_random": True})``.
 
     The recommended way to compile a step that samples (an ``rp.expect`` call, a Bayesian
     layer's forward, a model's objective): the whole function becomes one graph
@@ -48,10 +48,13 @@ def compile(  # named after torch.compile, which it wraps
             inductor's own Philox code, which fuses the draws into the surrounding kernels; on
             the CPU it is 1.5-5x slower for steps drawing many numbers, on a GPU it may be
             faster (not measured yet), and its draws differ from eager's.
-        dynamic: passed to ``torch.compile``. ``None`` (default) compiles for the first shapes
-            and recompiles with symbolic shapes when a shape changes; ``False`` compiles one
-            static graph per distinct shape (at most ``torch._dynamo.config.cache_size_limit``,
-            8 by default), the better choice for a fixed batch size plus a smaller last batch.
+        dynamic: passed to ``torch.compile``. ``False`` (default): one graph per distinct set
+            of input shapes, each compiled for its sizes (a fixed batch size and a smaller last
+            batch: two graphs; at most ``torch._dynamo.config.recompile_limit``, 8 by
+            default). ``None`` (torch's default) recompiles with symbolic sizes when a shape
+            first changes and runs that graph from then on: fewer compilations, but on the
+            CPU a symbolic-size step was up to 1.4x slower than the static one (docs/gpu.md).
+            Use ``None`` or ``True`` when the shapes vary from call to call.
         mode: an inductor mode (``torch.compile``'s ``mode``: ``"max-autotune"``, ...); its
             settings are merged with ``fallback_random`` (``None``: the default mode).
         backend: passed to ``torch.compile``; ``fallback_random`` and ``mode`` apply to
