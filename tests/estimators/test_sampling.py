@@ -236,3 +236,27 @@ def test_unsupported_q_names_sampler_distribution_and_alternative(sampler: objec
     independent = Independent(torch.distributions.Gamma(torch.ones(2), torch.ones(2)), 1)
     with pytest.raises(TypeError, match=rf"sampling={type(sampler).__name__}\(\) needs .* Gamma has none"):
         rp.expect(lambda z: z.sum(-1), independent, rp.Pathwise(sampling=sampler), num_samples=4)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: rp.Pathwise(sampling=rp.QMC()), lambda: rp.ScoreFunction(sampling=rp.QMC())]
+)
+def test_qmc_first_built_inside_torch_func(make: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Sobol table built for the first time inside ``torch.func.grad`` (an empty cache) is a
+    plain tensor, and the gradient equals eager autograd's on the same draws."""
+    from reparam.estimators import sampling
+
+    monkeypatch.setattr(sampling, "_DIRECTIONS", {})
+    estimator = make()  # type: ignore[operator]
+
+    def objective(loc: torch.Tensor) -> torch.Tensor:
+        return rp.expect(lambda z: ((z - 0.5) ** 2).sum(-1), Normal(loc, torch.ones(5)), estimator, 8)
+
+    loc = torch.linspace(-1.0, 1.0, 5)
+    torch.manual_seed(seeded(31))
+    grad = torch.func.grad(objective)(loc)
+    leaf = loc.clone().requires_grad_(True)
+    torch.manual_seed(seeded(31))
+    objective(leaf).backward()
+    assert leaf.grad is not None
+    torch.testing.assert_close(grad, leaf.grad)

@@ -228,9 +228,12 @@ def _sobol_directions(dim: int, device: torch.device) -> Tensor:
     ``device``: later calls neither rebuild nor copy it (a constant under ``torch.compile``)."""
     found = _DIRECTIONS.get((dim, device))
     if found is None:
-        state = torch.zeros(dim, _SOBOL_BITS, dtype=torch.long)
-        torch._sobol_engine_initialize_state_(state, dim)
-        found = _DIRECTIONS[(dim, device)] = state.to(device)
+        # a plain tensor even when the first call comes inside a torch.func transform (which
+        # would wrap the new tensor, and torch's in-place initialiser cannot fill a wrapper)
+        with torch._C._DisableFuncTorch():
+            state = torch.zeros(dim, _SOBOL_BITS, dtype=torch.long)
+            torch._sobol_engine_initialize_state_(state, dim)
+            found = _DIRECTIONS[(dim, device)] = state.to(device)
     return found
 
 
