@@ -181,3 +181,21 @@ def test_float32_term_counts_bound_the_truncation_error() -> None:
         args = (x, 1 - x, torch.log(x), torch.log1p(-x), a_t, b_t)
         for got, want in zip(implicit_logit_grad(*args, terms), implicit_logit_grad(*args, 400), strict=True):
             torch.testing.assert_close(got, want, rtol=5e-6, atol=0, msg=f"({a}, {b}), {terms} terms")
+
+
+@pytest.mark.parametrize("shape", [(30000,), (6000, 5)])
+def test_passes_over_chunks_equal_one_pass(shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large calls run in passes of ~2^18 stored values reusing one buffer; the result equals a
+    # single pass over everything (the same operations per element: equal to rounding).
+    import reparam.distributions._incomplete_beta as ib
+
+    a = torch.linspace(0.5, 8.0, shape[-1], dtype=torch.float64) if len(shape) > 1 else torch.tensor(2.0)
+    a = a.double()
+    b = torch.full_like(a, 3.0)
+    x = torch.distributions.Beta(a, b).sample(shape[:1]).double().clamp(1e-300, 1 - 1e-16)
+    args = (x, 1 - x, torch.log(x), torch.log1p(-x), a, b, 24)
+    passes = ib.implicit_logit_grad(*args)
+    monkeypatch.setattr(ib, "_chunk", lambda terms: 1 << 40)
+    single = ib.implicit_logit_grad(*args)
+    for got, want in zip(passes, single, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
