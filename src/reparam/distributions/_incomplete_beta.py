@@ -395,6 +395,9 @@ def _broadcast(*shapes: torch.Size) -> torch.Size:
     return torch.Size(out)
 
 
+TRANSPOSE_FROM = 8192  # elements from which the (trailing, leading) layout pays for its copies
+
+
 def _chunk(terms: int) -> int:
     """Elements per pass of :func:`implicit_logit_grad`: about 2^18 stored values (cache-sized)."""
     return max(1024, (1 << 18) // max(terms, 1))
@@ -433,7 +436,7 @@ def implicit_logit_grad(
     a, b = torch.broadcast_tensors(a.detach().double(), b.detach().double())
     params = (1,) * (rank - a.dim()) + a.shape
     lead = next((i for i, n in enumerate(params) if n != 1), rank)
-    if 0 < lead < rank and params[lead:] == shape[lead:]:
+    if 0 < lead < rank and params[lead:] == shape[lead:] and shape.numel() >= TRANSPOSE_FROM:
         # shared along the leading dimensions, varying along the trailing ones (a Dirichlet's
         # concentration): evaluated as (trailing, leading) so that every broadcast runs along
         # long contiguous rows rather than rows of a few concentrations
