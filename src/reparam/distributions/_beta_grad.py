@@ -67,7 +67,8 @@ def beta_logit_grad(
     log_x: Tensor, log_y: Tensor, a: Tensor, b: Tensor, float32_allowed: bool = False
 ) -> tuple[Tensor, Tensor]:
     """``(d logit(x)/da, d logit(x)/db)`` for ``x ~ Beta(a, b)`` given as ``log x`` and
-    ``log y = log(1 - x)`` (both, so that neither side loses digits); float64.
+    ``log y = log(1 - x)`` (both, so that neither side loses digits); float64 unless float32 is
+    allowed and suffices (below).
 
     ``a`` and ``b`` broadcast against the samples; the digammas are evaluated on their own
     shape. The number of continued-fraction terms follows the concentrations
