@@ -46,7 +46,13 @@ from reparam.distributions._gamma_asymptotic import (
 )
 from reparam.distributions._gamma_differences import difference_log_grad
 from reparam.distributions._gamma_regimes import TEMME_TABLE
-from reparam.distributions._gamma_series import series_log_grad, series_terms
+from reparam.distributions._gamma_series import (
+    BULK_LOG_TOLERANCE,
+    _horner_shared,
+    bulk_limit,
+    series_log_grad,
+    series_terms,
+)
 from reparam.distributions._shapes import Scalar, broadcast_shape, select
 
 SERIES_REACH_SCALE = 12.0
@@ -165,16 +171,16 @@ def series_safe_limit(a: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def _quantized_terms(log2_x: int, log2_a: int) -> int:
-    return series_terms(2.0 ** (log2_x / 16), 2.0 ** (log2_a / 16))
+def _quantized_terms(log2_x: int, log2_a: int, log_tolerance: float) -> int:
+    return series_terms(2.0 ** (log2_x / 16), 2.0 ** (log2_a / 16), log_tolerance)
 
 
-def cached_series_terms(x_max: float, a: float) -> int:
+def cached_series_terms(x_max: float, a: float, log_tolerance: float = 39.2) -> int:
     """:func:`reparam.distributions._gamma_series.series_terms` at ``x_max`` rounded up and ``a``
     rounded down to a grid of ratio ``2^(1/16)`` (memoised): at least as many terms as the exact
     arguments need (the count grows with ``x`` and falls with ``a``; a test checks both)."""
     log2_x = math.ceil(16.0 * math.log2(max(x_max, 1e-300)))
-    return _quantized_terms(log2_x, math.floor(16.0 * math.log2(a)))
+    return _quantized_terms(log2_x, math.floor(16.0 * math.log2(a)), log_tolerance)
 
 
 # Bernoulli numbers B_2k / (2k) for the asymptotic series of the digamma function.
@@ -204,7 +210,12 @@ def _series_lean(x: Tensor, y: Tensor, a: float, x_max: float) -> Tensor | None:
     samples: the extra calls cost more than the terms they save.)"""
     if x_max > series_safe_limit(a):
         return None
-    terms = cached_series_terms(x_max, a)
+    return _series_matrix(x, y, a, cached_series_terms(x_max, a))
+
+
+def _series_matrix(x: Tensor, y: Tensor, a: float, terms: int) -> Tensor:
+    """The series of :func:`_series_lean` to ``terms`` terms, for any ``x`` (accurate where the
+    terms suffice and the condition number is moderate: the callers see to both)."""
     inv = [1.0 / (a + k) for k in range(1, terms + 1)]
     table = torch.tensor([inv, list(itertools.accumulate(inv))], dtype=x.dtype)  # 1/(a+k), H_k
     t = torch.cumprod(x.unsqueeze(-1) * table[0], -1)
@@ -212,6 +223,36 @@ def _series_lean(x: Tensor, y: Tensor, a: float, x_max: float) -> Tensor | None:
     # D - S (y - psi) = sum_n t_n (H_n - (y - psi)) - (y - psi): elementwise, not a matrix
     # product (BLAS may start threads); same rounding as the two sums taken apart
     return (t * (table[1] - centred.unsqueeze(-1))).sum(-1).sub_(centred)
+
+
+def _series_large(x: Tensor, a: float, log_given: Tensor | None = None) -> Tensor:
+    """``a d log x / d a`` for ``a < 8`` and many elements (float64 result): every element by
+    Horner's rule in ``x``'s dtype with the terms that suffice up to ``bulk_limit(a)`` (~97% of
+    draws; condition number below ~100 there: in float32 within 1.0e-5 relative of float64,
+    measured on 200000 draws at each of ``a`` = 1e-4 ... 7.99), then the elements above it again
+    in float64 with all their terms (:func:`_series_matrix`), and the few beyond
+    :func:`series_safe_limit` by the general evaluation (:func:`_log_grad`: condition check,
+    differences in the far tail)."""
+    x_max = x.max().item()
+    split = bulk_limit(a)
+    s, d = _horner_shared(x, a, cached_series_terms(min(x_max, split), a, BULK_LOG_TOLERANCE))
+    y = torch.log(x) if log_given is None else log_given
+    value = d.sub_(s.mul_(y - digamma_value(a + 1.0))).double()
+    if x_max > split:
+        flat = value.reshape(-1)
+        tail = (x.reshape(-1) > split).nonzero().squeeze(1)
+        x_tail = x.reshape(-1)[tail].double()
+        # log x again in float64 where it was rounded to x's dtype (the tail's condition number
+        # amplifies its rounding); a given log x (log-space draws) is exact
+        y_tail = torch.log(x_tail) if log_given is None else log_given.reshape(-1)[tail].double()
+        safe = series_safe_limit(a)
+        tail_value = _series_matrix(x_tail, y_tail, a, cached_series_terms(min(x_max, safe), a))
+        if x_max > safe:  # the few far out (Q below ~1e-4): the general evaluation
+            far = (x_tail > safe).nonzero().squeeze(1)
+            a64 = torch.tensor(a, dtype=torch.float64)
+            tail_value.index_copy_(0, far, _log_grad(y_tail[far], a64, x_tail[far]).mul_(a))
+        flat.index_copy_(0, tail, tail_value)
+    return value
 
 
 def _temme_lean(x: Tensor, a: float, t_max: float) -> Tensor:
@@ -284,11 +325,13 @@ def shared_sample_grad(grad: Tensor, sample: Tensor, a: float, log_space: bool) 
         scale = 1.0
     else:
         if n > LEAN_MAX:
-            return None
-        s64 = sample.double()
-        x = torch.exp(s64) if log_space else s64
-        y = s64 if log_space else torch.log(x)
-        lean = _series_lean(x, y, a, x.max().item())
+            x = torch.exp(sample) if log_space else sample
+            lean = _series_large(x, a, sample if log_space else None)
+        else:
+            s64 = sample.double()
+            x = torch.exp(s64) if log_space else s64
+            y = s64 if log_space else torch.log(x)
+            lean = _series_lean(x, y, a, x.max().item())
         if lean is None:
             return None
         g, scale = lean, 1.0 / a
