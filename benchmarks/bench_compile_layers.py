@@ -16,7 +16,8 @@ Pathwise, one sample; IWAE-DReG with k = 5); the linear 784-200 Bernoulli VAE of
 paper on a batch of 128 with DisARM and RLOO (2 samples); Bayesian logistic regression on 31
 features, a batch of 32, 50 samples; ``rp.expect`` of a quadratic over 1,000 Gaussian variables
 with 64 samples (Pathwise, Pathwise(Antithetic), Pathwise(Stratified); Pathwise also on 3
-variables, the size of bench_compile.py's problems).
+variables, the size of bench_compile.py's problems); and a one-operation function, whose ratio is
+the fixed cost of calling a compiled function.
 
     .venv/bin/python benchmarks/bench_compile_layers.py --rounds 5 --steps 10
     .venv/bin/python benchmarks/bench_compile_layers.py --only BayesLinear --settings recommended
@@ -116,7 +117,15 @@ def _cases() -> dict[str, Case]:
         lambda: rp.Pathwise(sampling=rp.Stratified()), 1000, 64
     )
     cases["Pathwise 3 vars x 64 (toy)"] = _estimator(rp.Pathwise, 3, 64)
+    cases["floor: (2 x).sum(), 3 numbers"] = _floor
     return cases
+
+
+def _floor() -> tuple[Callable[[], Tensor], list[Tensor]]:
+    """One multiplication and a sum: compiled / eager here is the fixed per-call cost of a
+    compiled function (guards, AOT autograd's wrappers around the forward and the backward)."""
+    x = torch.randn(3, requires_grad=True)
+    return (lambda: (2.0 * x).sum()), [x]
 
 
 def _time(step: Callable[[], Tensor], leaves: list[Tensor], steps: int) -> float:
