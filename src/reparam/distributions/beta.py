@@ -15,12 +15,17 @@ _Shape = torch.Size | Sequence[int]
 
 
 def _as_pair(c1: Tensor | float, c0: Tensor | float, stacked: Tensor) -> tuple[Tensor, Tensor]:
-    """``(c1, c0)`` as tensors of the batch shape: the given tensors when they already are
-    (no operation), else the columns of torch's ``stacked`` copy."""
+    """``(c1, c0)`` as tensors of the batch shape: a given tensor of that shape as it is (no
+    operation), a number as its column of torch's ``stacked`` copy without a graph (numbers
+    have no gradient), anything else as its column of ``stacked``."""
     shape = stacked.shape[:-1]
-    if isinstance(c1, Tensor) and isinstance(c0, Tensor) and c1.shape == shape == c0.shape:
-        return c1, c0
-    return stacked[..., 0], stacked[..., 1]
+
+    def column(value: Tensor | float, i: int) -> Tensor:
+        if isinstance(value, Tensor):
+            return value if value.shape == shape else stacked[..., i]
+        return stacked.detach()[..., i]
+
+    return column(c1, 0), column(c0, 1)
 
 
 class Beta(_TorchBeta):
