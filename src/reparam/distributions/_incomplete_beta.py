@@ -136,9 +136,9 @@ def plan(p: Tensor, q: Tensor) -> tuple[int, bool]:
         terms, in_range, _ = _plan_values(p.detach().reshape(-1).tolist(), q.detach().reshape(-1).tolist())
         return terms, in_range
     need, small, _ = _need(p, q)
-    in_range = (small.min() >= FLOAT32_FROM) & (p.max() <= FLOAT32_FIRST_UP_TO) & (q.max() <= FLOAT32_UP_TO)
+    fits = (small.min() >= FLOAT32_FROM) & (p.max() <= FLOAT32_FIRST_UP_TO) & (q.max() <= FLOAT32_UP_TO)
     # one read: the term count, plus 1e6 when float32 does not suffice (needs stay below 1e3)
-    code = float(need.max() + torch.where(in_range, 0.0, 1e6))
+    code = float(need.max() + torch.where(fits, 0.0, 1e6))
     return _round_terms(code % 1e6), code < 1e6
 
 
@@ -443,7 +443,9 @@ def implicit_logit_grad(
         width = math.prod(shape[lead:])
         flat = torch.stack(torch.broadcast_tensors(x, y, log_x, log_y)).expand(4, *shape)
         cols = flat.reshape(4, -1, width).transpose(1, 2).contiguous()
-        grads = implicit_logit_grad(*cols.unbind(0), a.reshape(width, 1), b.reshape(width, 1), terms)
+        x_c, y_c, log_x_c, log_y_c = cols.unbind(0)
+        a_c, b_c = a.reshape(width, 1), b.reshape(width, 1)
+        grads = implicit_logit_grad(x_c, y_c, log_x_c, log_y_c, a_c, b_c, terms)
         both = torch.stack(grads).transpose(1, 2).reshape(2, *out_shape)
         return both[0], both[1]
     a, b = a.reshape(params), b.reshape(params)
