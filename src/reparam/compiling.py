@@ -3,11 +3,11 @@
 A Monte Carlo gradient step draws random numbers. By default inductor replaces ATen's random
 number generators in the graphs it compiles by its own counter-based (Philox) code; on the CPU
 that code is generated per element and is not vectorised, so a step that draws many numbers
-(a Bayesian layer's weight noise, antithetic Normal draws) runs 1.2-5x slower compiled than
+(a Bayesian layer's weight noise, antithetic Normal draws) runs 1.1-5x slower compiled than
 eager. With inductor's ``fallback_random`` option the compiled graph calls ATen's generators
 instead, which (a) makes every layer and model step measured on the CPU faster compiled than
-eager (0.6-0.97 of the eager time; a step of a few microsecond kernels stays faster eager, as a
-compiled call has a fixed cost of about 0.1 ms) and (b) draws exactly the numbers eager draws
+eager (0.6-0.99 of the eager time; a step of a few microsecond kernels stays faster eager, as a
+compiled call has a fixed cost of about 0.07 ms) and (b) draws exactly the numbers eager draws
 from the same seed, so a compiled step reproduces the eager one. Figures: docs/gpu.md, "Step
 time, compiled / eager".
 
@@ -48,7 +48,7 @@ def compile(  # named after torch.compile, which it wraps
         fn: the function (or ``nn.Module``) to compile.
         fallback_random: ``True`` (default): ATen's generators inside the graph. ``False``:
             inductor's own Philox code, which fuses the draws into the surrounding kernels; on
-            the CPU it is 1.2-5x slower for steps drawing many numbers, on a GPU it may be
+            the CPU it is 1.1-5x slower for steps drawing many numbers, on a GPU it may be
             faster (not measured yet), and its draws differ from eager's.
         dynamic: passed to ``torch.compile``. ``False`` (default): one graph per distinct set
             of input shapes, each compiled for its sizes (a fixed batch size and a smaller last
