@@ -60,9 +60,10 @@ def test_other_backends_get_no_inductor_options(monkeypatch: pytest.MonkeyPatch)
     assert seen["backend"] == "aot_eager" and seen["fullgraph"] is True and seen["options"] is None
 
 
+@pytest.mark.slow  # two inductor compilations: ~15 s with a cold inductor cache, ~3 s warm
 def test_fallback_random_gives_the_eager_draws_and_inductors_own_do_not() -> None:
     # Pathwise(Antithetic): the torch.randn that inductor replaces by its own Philox code unless
-    # fallback_random is set. Two inductor compilations (a few seconds each).
+    # fallback_random is set.
     loc = torch.randn(5, requires_grad=True)
 
     def step(loc: Tensor) -> Tensor:
