@@ -211,6 +211,32 @@ def test_grad_of_vmap_equals_a_loop(name: str) -> None:
     torch.testing.assert_close(got, want, rtol=RTOL, atol=0)
 
 
+LARGE = 2000  # samples per call: above MATRIX_MAX_ELEMENTS (1024), the Horner evaluations
+
+
+@pytest.mark.parametrize("name", GAMMA_FAMILY)
+def test_vmap_of_grad_above_the_matrix_size_equals_a_loop(name: str) -> None:
+    # above 1024 samples per call the sync-free gamma derivative switches from one matrix
+    # product to Horner's rule (Temme's expansion for concentrations >= 8, the series' bulk
+    # below: the batch covers both); its in-place out= form had no batching rule
+    build = BUILDS[name]
+
+    def loss(a: Tensor) -> Tensor:
+        z = build(a).rsample((LARGE,))
+        return (torch.linspace(0.5, 1.5, z.numel(), dtype=z.dtype) * z).sum()
+
+    batch = _batch(name)
+    state = torch.get_rng_state()
+    got = torch.func.vmap(torch.func.grad(loss), randomness="same")(batch)
+    want = _loop(name, loss, torch.func.grad(loss), batch, state)
+    _assert_informative(want)
+    torch.testing.assert_close(got, want, rtol=RTOL, atol=0)
+    torch.set_rng_state(state)  # and the unbatched transform against eager autograd
+    single = torch.func.grad(loss)(batch[2])
+    torch.set_rng_state(state)
+    torch.testing.assert_close(single, _eager_grad(loss, batch[2]), rtol=RTOL, atol=0)
+
+
 @pytest.mark.parametrize("name", sorted(BUILDS))
 def test_jacrev_of_rsample_equals_per_sample_autograd(name: str) -> None:
     draw = _draw(BUILDS[name])
@@ -345,16 +371,19 @@ def test_graph_walk_under_vmap_in_grad_is_refused_with_the_fix() -> None:
         torch.func.grad(lambda b: torch.func.vmap(loss, randomness="same")(b).sum())(batch)
 
 
-# Forward mode through the custom Functions is refused loudly: by the callers with the
+# Forward mode through the custom Functions is refused loudly by the callers, with the
 # distribution and the fix named (a jvp staticmethod would make torch.compile refuse the
-# Function), elsewhere by torch ("You must implement the jvp function ...").
+# Function), rather than torch's generic "You must implement the jvp function ...".
 _NAMED = ": forward-mode derivatives .* Use reverse mode"
+_GAMMA_NAMED = re.escape("Gamma rsample (also in Chi2, InverseGamma, StudentT)") + _NAMED
 FORWARD_MODE_REFUSAL = {
     "TruncatedNormal": re.escape("TruncatedNormal.rsample/icdf") + _NAMED,
     "Implicit": re.escape("(Implicit and MixtureSameFamily rsample)") + _NAMED,
     "MixtureSameFamily": re.escape("(Implicit and MixtureSameFamily rsample)") + _NAMED,
     "VonMises": re.escape("VonMises.rsample") + _NAMED,
-    **{name: "implement the jvp function" for name in GAMMA_DRAWS},
+    **{name: _GAMMA_NAMED for name in GAMMA_FAMILY},
+    "Beta": re.escape("Beta rsample") + _NAMED,
+    "Dirichlet": re.escape("Dirichlet rsample") + _NAMED,
 }
 
 

@@ -47,6 +47,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
+from reparam.distributions._apply import apply, distinct
 from reparam.distributions._gamma_sampler import log_standard_gamma
 from reparam.distributions._incomplete_beta import (
     beta_continued_fraction,
@@ -55,6 +56,7 @@ from reparam.distributions._incomplete_beta import (
     plan,
     plan_for,
 )
+from reparam.distributions._surrogate import check_no_forward_mode
 
 SECOND_ORDER_MESSAGE = (
     "{name}.rsample: second derivatives in the concentrations are not supported (the implicit "
@@ -263,13 +265,15 @@ def beta_rsample(
     concentrations as ``stack(broadcast(a, b), -1)`` when the caller has it."""
     if stacked is None:
         stacked = torch.stack(torch.broadcast_tensors(a, b), -1)
+    check_no_forward_mode("Beta rsample")
     log_g = _draw_log_gamma(stacked, torch.Size((*shape, 2)))
-    sample: Tensor = BetaSampleGrad.apply(a, b, log_g[..., 0] - log_g[..., 1])  # apply: Any
+    sample: Tensor = apply(BetaSampleGrad, *distinct(a, b), log_g[..., 0] - log_g[..., 1])
     return sample
 
 
 def dirichlet_rsample(concentration: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
     """``Dirichlet(concentration)`` samples shaped ``shape`` with the exact implicit derivatives."""
+    check_no_forward_mode("Dirichlet rsample")
     log_g = _draw_log_gamma(concentration, torch.Size(shape))
-    sample: Tensor = DirichletSampleGrad.apply(concentration, log_g)  # apply: Any
+    sample: Tensor = apply(DirichletSampleGrad, concentration, log_g)
     return sample

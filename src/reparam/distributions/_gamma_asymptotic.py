@@ -257,7 +257,8 @@ def _horner(coefficients: list[float], eta: Tensor) -> Tensor:
 def eta_of(log_x: Tensor, a: Tensor) -> Tensor:
     """``eta = sign(mu) sqrt(2 (mu - log1p(mu)))``, ``mu = x/a - 1`` (float64 in, float64 out)."""
     mu = torch.expm1(log_x - torch.log(a))
-    return torch.copysign(torch.sqrt(2.0 * (mu - torch.log1p(mu)).clamp_(min=0.0)), mu)
+    # (clamp, not clamp_: vmap has a batching rule for the out-of-place form only)
+    return torch.copysign(torch.sqrt(2.0 * (mu - torch.log1p(mu)).clamp(min=0.0)), mu)
 
 
 # B_2m / (2m (2m-1)) for m = 1..7: log Gamma*(a) = sum_m c_m a^(1-2m) (Stirling's series; for

@@ -52,10 +52,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from reparam.distributions._apply import apply
 from reparam.distributions._gamma_host import host_log_grad, shared_sample_grad
 from reparam.distributions._gamma_regimes import regime_log_grad
 from reparam.distributions._shapes import broadcast_shape
-from reparam.distributions._surrogate import PathwiseSpec, pathwise_grad
+from reparam.distributions._surrogate import PathwiseSpec, check_no_forward_mode, pathwise_grad
 from reparam.distributions._sync import sync_free
 
 
@@ -171,22 +172,11 @@ class GammaSampleGrad(torch.autograd.Function):
         return pathwise_grad(grad, sample, alpha, ctx.spec), None, None, None
 
 
-# ``Function.apply`` binds the arguments to ``forward``'s signature with ``inspect`` on every call
-# (~20 us, more than the rest of a small rsample) before the C++ apply; with no defaults to fill
-# and no torch.func transform active, the C++ apply alone does the same.
-_C_APPLY = super(torch.autograd.Function, GammaSampleGrad).apply
-
-
 def apply_sample_grad(alpha: Tensor, sample: Tensor, log_space: bool, value: float | None = None) -> Tensor:
     """``GammaSampleGrad.apply(alpha, sample, log_space, value)``, without the Python wrapper's
-    per-call argument binding when neither ``torch.func`` nor ``torch.compile`` needs it;
-    ``value``: ``alpha``'s one value when the caller has read it (saves a read in backward)."""
-    if (
-        torch._C._are_functorch_transforms_active()
-        or torch.compiler.is_compiling()
-        or torch._C._functorch.is_functorch_wrapped_tensor(alpha)
-    ):
-        out: Tensor = GammaSampleGrad.apply(alpha, sample, log_space, value)  # apply: Any
-        return out
-    fast: Tensor = _C_APPLY(alpha, sample, log_space, value)
-    return fast
+    per-call argument binding when nothing needs it (:func:`reparam.distributions._apply.apply`);
+    ``value``: ``alpha``'s one value when the caller has read it (saves a read in backward).
+    Forward mode is refused with a message naming the fix (the Function has no ``jvp``)."""
+    check_no_forward_mode("Gamma rsample (also in Chi2, InverseGamma, StudentT)")
+    out: Tensor = apply(GammaSampleGrad, alpha, sample, log_space, value)
+    return out

@@ -89,6 +89,16 @@ _TEMME = _economised_table()
 TEMME_TABLE = np.array(_TEMME)  # (orders + 1, width), for combining on the host
 
 
+def multiply_add(c: Tensor, total: Tensor, t: Tensor) -> Tensor:
+    """``c + total * t`` (one step of Horner's rule): into ``total`` in place (no allocation per
+    step), except under ``torch.func`` transforms, where a new tensor is returned (``vmap`` has
+    no batching rule for ``addcmul``'s ``out=`` form, and ``total`` may be unbatched where ``t``
+    is batched)."""
+    if torch._C._are_functorch_transforms_active():
+        return torch.addcmul(c, total, t)
+    return torch.addcmul(c, total, t, out=total)
+
+
 def temme_log_grad(eta: Tensor, a: Tensor) -> Tensor:
     """Temme's ``d log x / da`` for ``|eta| <= 2.5``, ``a >= 8`` broadcasting against ``eta``;
     the coefficients in ``t`` are ``sum_j a^-j E_j`` (one small matrix product on ``a``'s shape).
@@ -107,7 +117,7 @@ def temme_log_grad(eta: Tensor, a: Tensor) -> Tensor:
         columns = coefficients.unbind(-1)
         total = columns[width - 1].expand(t.shape).clone()
         for c in reversed(columns[:-1]):
-            torch.addcmul(c, total, t, out=total)
+            total = multiply_add(c, total, t)
     return total.mul_(torch.exp(log_gamma_star(a)) / a)
 
 
@@ -143,11 +153,10 @@ def _bulk(y: Tensor, x: Tensor, a: Tensor, terms: int) -> Tensor:
     # scale[k] = (a+k+1)...(a+n) for k = 0..n (scale[n] = 1): a reverse cumulative product
     scale = torch.cat([torch.flip(torch.cumprod(torch.flip(shifted, (0,)), 0), (0,)), first + 1.0])
     constants = torch.stack([scale, harmonic * scale], 1)  # (n + 1, 2, *a.shape)
-    sums = torch.empty((2, *x.shape), dtype=x.dtype, device=x.device)
-    sums[0] = 1.0
-    sums[1] = harmonic[terms]
+    # (stacked, not filled in place: under vmap x may be batched where a is not)
+    sums = torch.stack([torch.ones_like(x), harmonic[terms].expand_as(x)])
     for step in range(terms - 1, 0, -1):  # sigma_step = constants[step] + x sigma_{step+1}
-        torch.addcmul(constants[step], sums, x, out=sums)
+        sums = multiply_add(constants[step], sums, x)
     weight = x / scale[0]  # x / ((a+1)...(a+n))
     s = sums[0].mul(weight).add_(1.0)
     d = sums[1].mul_(weight)

@@ -18,7 +18,9 @@ Scalar = TypeVar("Scalar", float, Tensor)
 def broadcast_shape(*shapes: torch.Size | tuple[int, ...]) -> torch.Size:
     """The shape that ``shapes`` broadcast to (numpy/torch rules); ``ValueError`` naming both
     sizes where a dimension does not broadcast."""
-    ndim = max((len(s) for s in shapes), default=0)
+    ndim = 0
+    for shape in shapes:  # (not max(..., default=0): torch.compile cannot trace that builtin form)
+        ndim = max(ndim, len(shape))
     out = [1] * ndim
     for shape in shapes:
         for i, size in enumerate(shape, start=ndim - len(shape)):

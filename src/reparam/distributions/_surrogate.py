@@ -418,8 +418,15 @@ def implicit_surrogate(
         # through the aliases means the substituted copy still reads other tensors.
         params = [t.view_as(t) for t in params]
         cdf0 = family(params)[0](z0)
+        # (torch.compile cannot walk a graph in Python; there the family is trusted: the
+        # first-order backward goes through cdf0's own graph, which reaches every tensor the cdf
+        # reads, so it is exact either way, and compiled autograd has no second order)
         tracked = _tracked(cdf0)  # under vmap, the graph is on the tensors it wraps
-        if tracked.requires_grad and _graph_leaves(tracked, stop=[_tracked(t) for t in params]):
+        if (
+            tracked.requires_grad
+            and not torch.compiler.is_compiling()
+            and _graph_leaves(tracked, stop=[_tracked(t) for t in params])
+        ):
             family = None  # differentiate back to the leaves instead (as exact, slower)
     else:
         cdf0 = cdf(z0)

@@ -10,7 +10,7 @@ from torch.distributions import Dirichlet as _TorchDirichlet
 
 from reparam.distributions._beta_grad import _draw_log_gamma, dirichlet_rsample, keep_inside_unit_interval
 from reparam.distributions._checks import check_positive_finite, validation_enabled
-from reparam.distributions._gamma_grad import GammaSampleGrad
+from reparam.distributions._gamma_grad import apply_sample_grad
 
 __all__ = ["Dirichlet", "dirichlet_rsample", "keep_inside_unit_interval", "log_gamma_rsample"]
 
@@ -25,8 +25,7 @@ def log_gamma_rsample(concentration: Tensor, shape: _Shape) -> Tensor:
     """
     log_g = _draw_log_gamma(concentration, torch.Size(shape))
     # d log G / d alpha is evaluated lazily, only if a backward pass reaches it.
-    out: Tensor = GammaSampleGrad.apply(concentration, log_g, True)  # apply: Any
-    return out
+    return apply_sample_grad(concentration, log_g, True)
 
 
 class Dirichlet(_TorchDirichlet):

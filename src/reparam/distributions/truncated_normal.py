@@ -13,6 +13,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import broadcast_all
 from torch.special import log_ndtr, ndtri
 
+from reparam.distributions._apply import apply, distinct
 from reparam.distributions._checks import check_finite, check_positive_finite
 from reparam.distributions._normal_tails import (
     LOG_SQRT_2PI,
@@ -347,9 +348,11 @@ class TruncatedNormal(Distribution):
             # Rounding in loc + scale * xi (loc far from the interval) may step past a bound, and
             # the open one-sided supports exclude the bound itself: clamp (parameter-shaped bounds).
             z0 = torch.clamp(z0, *strictly_inside(self.low.to(dtype), self.high.to(dtype)))
-        args = (self.loc, self.scale, self.low, self.high, value)
         check_no_forward_mode("TruncatedNormal.rsample/icdf")
-        out: Tensor = _InversionGrad.apply(z0, xi, u, alpha, beta, log_z, scale, *args)[0]  # apply: Any
+        # distinct: torch.compile refuses a tensor given twice (a float64 scale is its own
+        # .double(); a user may pass one tensor as two parameters)
+        params = (self.loc, self.scale, self.low, self.high, value)
+        out: Tensor = apply(_InversionGrad, *distinct(z0, xi, u, alpha, beta, log_z, scale, *params))[0]
         return out
 
     def rsample(self, sample_shape: _Shape = ()) -> Tensor:
