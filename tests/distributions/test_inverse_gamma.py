@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 import torch
 from scipy import stats
+from torch.distributions import constraints
 
 from reparam.distributions import InverseGamma
 from reparam.distributions.gamma import Gamma
@@ -30,3 +34,33 @@ def test_small_concentration_gradients_finite() -> None:
     z = InverseGamma(a, 1.0).rsample((1000,))
     (grad,) = torch.autograd.grad(torch.log(z).sum(), a)
     assert bool(torch.isfinite(grad))
+
+
+def test_arguments_are_checked_once_with_the_own_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    # each check is a mask and a reduction per argument: InverseGamma's own, not again by the
+    # base Gamma nor by torch's arg_constraints
+    import reparam.distributions.gamma as gamma_module
+    import reparam.distributions.inverse_gamma as inverse_module
+
+    calls: list[str] = []
+    for module in (gamma_module, inverse_module):
+        original = module.check_positive_finite
+
+        def counted(owner: str, _original=original, **params: object) -> None:  # type: ignore[no-untyped-def]
+            calls.append(owner)
+            _original(owner, **params)
+
+        monkeypatch.setattr(module, "check_positive_finite", counted)
+    positive = type(constraints.positive)
+    check = positive.check
+    monkeypatch.setattr(positive, "check", lambda self, value: calls.append("torch") or check(self, value))
+    q = InverseGamma(torch.ones(3), 2.0, validate_args=True)
+    assert calls == ["InverseGamma"]
+    assert q._validate_args and q.base_dist._validate_args  # samples are still validated
+    with pytest.raises(ValueError, match=r"InverseGamma.*concentration"):
+        InverseGamma(torch.tensor([1.0, -1.0]), 2.0, validate_args=True)
+    with pytest.raises(ValueError, match=r"InverseGamma.*rate"):
+        InverseGamma(1.0, torch.tensor(math.nan), validate_args=True)
+    with pytest.raises(ValueError):  # sample validation as before
+        q.log_prob(torch.tensor([-1.0, 1.0, 1.0]))
+    assert not InverseGamma(torch.ones(3), 2.0, validate_args=False)._validate_args

@@ -10,7 +10,7 @@ from torch.distributions import InverseGamma as _TorchInverseGamma
 from torch.distributions import TransformedDistribution
 from torch.distributions.transforms import PowerTransform
 
-from reparam.distributions._checks import check_positive_finite, validation_enabled
+from reparam.distributions._checks import check_positive_finite, restore_validation, validation_enabled
 from reparam.distributions.gamma import Gamma
 
 
@@ -27,9 +27,13 @@ class InverseGamma(_TorchInverseGamma):
     ) -> None:
         if validation_enabled(validate_args):
             check_positive_finite(type(self).__name__, concentration=concentration, rate=rate)
-        base = Gamma(concentration, rate, validate_args=validate_args)
+        # checked once, above: neither the base Gamma nor torch's constraints check again;
+        # validation of later samples as validate_args asks
+        base = Gamma(concentration, rate, validate_args=False)
+        restore_validation(base, validate_args)
         neg_one = -base.rate.new_ones(())
-        TransformedDistribution.__init__(self, base, PowerTransform(neg_one), validate_args=validate_args)
+        TransformedDistribution.__init__(self, base, PowerTransform(neg_one), validate_args=False)
+        restore_validation(self, validate_args)
 
     def expand(
         self, batch_shape: torch.Size | Sequence[int], _instance: InverseGamma | None = None
