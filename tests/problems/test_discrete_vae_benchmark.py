@@ -49,10 +49,13 @@ def test_runner_writes_the_table_and_the_checks(tmp_path: Path, capsys: pytest.C
 def test_time_budget_trains_until_the_clock_runs_out() -> None:
     options = {**TINY, "budget": "time", "seconds": "0.3", "seeds": "1", "models": "bernoulli-linear"}
     settings = Settings.parse(options)
-    runs = run_benchmark(settings, ["disarm"], synthetic(rows=120))
-    (summary,) = summarise(runs)
+    runs = run_benchmark(settings, ["disarm", "arm"], synthetic(rows=120))
+    summary, _ = summaries = summarise(runs)
     assert summary.steps >= 1 and math.isfinite(summary.elbo[0])
     assert len(summary.variance_curve) >= 2  # at the start and along training
+    # at equal time the runs reach different steps, and the variance grows along training
+    (text, _), *_ = bench.findings(summaries, "time", 1)
+    assert "at equal wall clock after" in text and text.endswith("steps")
 
 
 def test_equal_evaluations_choose_num_samples() -> None:

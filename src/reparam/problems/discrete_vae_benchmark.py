@@ -378,6 +378,8 @@ def findings(summaries: list[Summary], budget: str = "evals", seeds: int = 3) ->
                 se = math.sqrt((sa**2 + sb**2) / max(seeds, 1))
                 gap = f"{(b - a) / se:+.1f} se" if se > 0 else "no spread"
                 text = f"{model}: {low} variance {a:.3g} < {high} variance {b:.3g}, gap {gap} ({source}) {at}"
+                if budget == "time":  # the variance grows along training: say how far each got
+                    text += f" after {by[(model, low)].steps:.0f} vs {by[(model, high)].steps:.0f} steps"
                 claims.append((text, a < b))
         if (model, "reinforce-loo") in by and (model, "disarm") in by:
             r, d = by[(model, "reinforce-loo")].elbo, by[(model, "disarm")].elbo
