@@ -444,8 +444,9 @@ def run_benchmark(
 
 @register_runner("discrete-vae-benchmark")
 def run(request: CompareRequest) -> None:
-    """Every discrete estimator on the Bernoulli (linear, nonlinear) and categorical MNIST VAEs,
-    at equal evaluations of f or equal wall clock; -O steps=, seconds=, budget=, seeds=, data=."""
+    """Every discrete estimator on the Bernoulli (linear, nonlinear) and categorical VAEs, binarized
+    MNIST and Fashion-MNIST, at equal evaluations of f or equal wall clock; -O steps=, seconds=,
+    budget=, seeds=, data=."""
     require("rich", extra="cli", feature="the discrete-vae-benchmark runner")
     from rich.console import Console
 
