@@ -125,3 +125,18 @@ def test_fashion_mnist_is_dynamically_binarized() -> None:
     settings = Settings.parse({**TINY, "data": "fashion-mnist", "seeds": "1"})
     run = bench.train_one("bernoulli-linear", "disarm", 0, s, settings, dynamic=True)
     assert run.steps == 3 and math.isfinite(run.test_elbo) and len(run.step_seconds) == 3
+
+
+def test_paired_step_times_interleave_the_estimators(tmp_path: Path) -> None:
+    pytest.importorskip("rich")
+    request = CompareRequest(
+        "discrete-vae-benchmark",
+        estimators=("reinforce-loo", "disarm", "indecater", "carms"),
+        out=tmp_path,
+        options={**TINY, "budget": "steptime", "models": "bernoulli-linear"},
+    )
+    RUNNERS["discrete-vae-benchmark"](request)
+    table = (tmp_path / "table.md").read_text()
+    assert "over 3 interleaved rounds" in table
+    assert "| reinforce-loo | 4 | 4 |" in table and "| 1.00 |" in table  # RLOO is the reference
+    assert "| disarm | 2 | 4 |" in table and "skipped: needs" in table and "n/a" in table

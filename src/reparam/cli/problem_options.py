@@ -96,7 +96,9 @@ RUNNER_OPTIONS: dict[str, tuple[ProblemOption, ...]] = {
     ),
     "discrete-vae-benchmark": (
         ProblemOption("steps", "int", 200, "training steps per run (budget=evals)"),
-        ProblemOption("budget", "str", "evals", "evals: equal evaluations of f; time: equal seconds"),
+        ProblemOption(
+            "budget", "str", "evals", "evals: equal f calls; time: equal seconds; steptime: paired timing"
+        ),
         ProblemOption("seconds", "float", 10.0, "seconds of training per run (budget=time)"),
         ProblemOption("evals", "int", 4, "evaluations of f per data point and step"),
         ProblemOption("seeds", "int", 3, "seeds per model and estimator"),

@@ -23,7 +23,8 @@ of :math:`f` per data point and step, ``evals`` (default 4): ``num_samples`` is 
 2 per sample, REBAR and RELAX 3, RLOO / VIMCO / ARMS 1). An estimator whose minimum exceeds
 ``max_ratio * evals`` (IndeCateR: one evaluation per latent and class) is reported and skipped.
 ``budget=time`` trains each run for ``seconds`` of wall clock instead of ``steps`` steps, with the
-same ``num_samples``.
+same ``num_samples``. ``budget=steptime`` only times training steps: ``steps`` interleaved rounds
+of one step per estimator (load from other jobs falls on all alike), median ms per step.
 
 Measured per model, estimator and seed (``seeds``, default 3; mean and spread are over seeds):
 the test ELBO (analytic entropy, 10 samples per test point), the encoder-gradient variance on a
@@ -57,7 +58,7 @@ from torch import nn
 
 from reparam._optional import require
 from reparam.data import Splits, binarized_mnist, dynamic_binarize, idx_folder
-from reparam.estimators.base import evaluations
+from reparam.estimators.base import Estimator, evaluations
 from reparam.estimators.registry import ESTIMATORS, make_estimator
 from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig, encoder_gradient_variance
 from reparam.problems.base import CompareRequest, register_runner
@@ -132,8 +133,8 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        if self.budget not in ("evals", "time"):
-            raise ValueError(f"budget must be 'evals' or 'time', got {self.budget!r}.")
+        if self.budget not in ("evals", "time", "steptime"):
+            raise ValueError(f"budget must be 'evals', 'time' or 'steptime', got {self.budget!r}.")
         bad = [m for m in self.models if m not in MODELS]
         if bad or not self.models:
             raise ValueError(f"models: unknown {bad}; choose from {', '.join(MODELS)}.")
@@ -233,15 +234,37 @@ def _num_samples(estimator: object, q: torch.distributions.Distribution, budget:
     return n, evaluations(estimator, q, n)
 
 
-def train_one(
-    model_name: str, estimator_name: str, seed: int, splits: Splits, s: Settings, dynamic: bool = False
-) -> Run:
-    """Train one model with one estimator; measure variance along training, test ELBO, time.
+@dataclass
+class _Setup:
+    """A model, its estimator with ``n`` samples, and its optimizer, ready to train."""
 
-    ``dynamic``: ``splits.x_train`` holds grey levels; each batch is binarized afresh."""
+    model: DiscreteVAE
+    estimator: Estimator
+    n: int
+    optimizer: torch.optim.Optimizer
+    x_train: torch.Tensor
+    fixed: torch.Tensor
+    dynamic: bool
+
+    def step(self) -> float:
+        """One training step on a random batch; returns its wall-clock seconds."""
+        rows = torch.randint(len(self.x_train), (len(self.fixed),))
+        started = time.perf_counter()
+        batch = dynamic_binarize(self.x_train[rows]) if self.dynamic else self.x_train[rows]
+        loss, _ = self.model.loss(batch, self.estimator, self.n)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return time.perf_counter() - started
+
+
+def _setup(
+    model_name: str, estimator_name: str, seed: int, splits: Splits, s: Settings, dynamic: bool
+) -> tuple[Run, _Setup | None]:
+    """The run record and, unless the estimator is not applicable or over budget (``run.note``
+    says which), everything needed to train."""
     torch.manual_seed(seed)
     x_train = splits.x_train if s.train_size < 1 else splits.x_train[: s.train_size]
-    x_test = splits.x_test[: s.eval_size]
     config = MODELS[model_name]
     config = DiscreteVAEConfig(config.arch, config.latent, config.hidden, x_train.shape[1], config.categories)
     model = DiscreteVAE(config, x_train.mean(0))
@@ -252,11 +275,12 @@ def train_one(
     try:
         n, evals = _num_samples(estimator, model.posterior(fixed[:1]), s.evals)
     except (TypeError, ValueError) as error:
-        return Run(model_name, estimator_name, seed, 0, 0, note=f"n/a: {str(error).splitlines()[0][:90]}")
+        note = f"n/a: {str(error).splitlines()[0][:90]}"
+        return Run(model_name, estimator_name, seed, 0, 0, note=note), None
     run = Run(model_name, estimator_name, seed, n, evals)
     if evals > s.max_ratio * s.evals:
         run.note = f"skipped: needs {evals} evaluations per step (budget {s.evals})"
-        return run
+        return run, None
     modules = nn.ModuleList([model])
     if isinstance(estimator, nn.Module):  # REBAR / RELAX: their own parameters
         modules.append(estimator)
@@ -265,7 +289,21 @@ def train_one(
         model.loss(fixed[:2], estimator, n)
     except (TypeError, ValueError) as error:
         run.note = f"n/a: {str(error).splitlines()[0][:90]}"
+        return run, None
+    return run, _Setup(model, estimator, n, optimizer, x_train, fixed, dynamic)
+
+
+def train_one(
+    model_name: str, estimator_name: str, seed: int, splits: Splits, s: Settings, dynamic: bool = False
+) -> Run:
+    """Train one model with one estimator; measure variance along training, test ELBO, time.
+
+    ``dynamic``: ``splits.x_train`` holds grey levels; each batch is binarized afresh."""
+    run, setup = _setup(model_name, estimator_name, seed, splits, s, dynamic)
+    if setup is None:
         return run
+    model, estimator, n, fixed = setup.model, setup.estimator, setup.n, setup.fixed
+    x_test = splits.x_test[: s.eval_size]
     total = s.steps if s.budget == "evals" else None
     marks = {round(s.steps * k / s.checkpoints) for k in range(s.checkpoints + 1)}
     train_time, step = 0.0, 0
@@ -278,14 +316,7 @@ def train_one(
             next_mark += s.seconds / s.checkpoints
         if (total is not None and step >= total) or timed_out:
             break
-        rows = torch.randint(len(x_train), (s.batch,))
-        started = time.perf_counter()
-        batch = dynamic_binarize(x_train[rows]) if dynamic else x_train[rows]
-        loss, _ = model.loss(batch, estimator, n)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        elapsed = time.perf_counter() - started
+        elapsed = setup.step()
         run.step_seconds.append(elapsed)
         train_time += elapsed
         step += 1
@@ -294,6 +325,41 @@ def train_one(
     with torch.no_grad():
         run.test_elbo = float(model.elbo(x_test, num_samples=10).mean())
     return run
+
+
+def paired_step_times(
+    model_name: str, names: list[str], splits: Splits, s: Settings, dynamic: bool = False
+) -> list[tuple[str, int, int, float, str]]:
+    """Median milliseconds per training step of each estimator, from ``s.steps`` interleaved
+    rounds (one step of every estimator per round, in turn; the first round, a warm-up, is
+    dropped), so that load from other jobs falls on all estimators alike. Rows: (estimator,
+    num_samples, evaluations, median ms, note)."""
+    prepared = [(name, *_setup(model_name, name, 0, splits, s, dynamic)) for name in names]
+    times: dict[str, list[float]] = {name: [] for name, _, setup in prepared if setup is not None}
+    for round_ in range(s.steps + 1):
+        for name, _, setup in prepared:
+            if setup is not None:
+                elapsed = setup.step()
+                if round_:
+                    times[name].append(elapsed)
+    medians = {name: 1000 * statistics.median(t) for name, t in times.items() if t}
+    return [(name, r.num_samples, r.evals, medians.get(name, math.nan), r.note) for name, r, _ in prepared]
+
+
+def steptime_markdown(model_name: str, rows: list[tuple[str, int, int, float, str]], rounds: int) -> str:
+    base = next((ms for name, *_, ms, note in rows if name == "reinforce-loo" and not note), math.nan)
+    lines = [
+        f"**{model_name}**: median ms per training step over {rounds} interleaved rounds",
+        "",
+        "| estimator | n | evals | ms / step | relative to RLOO |",
+        "|---|---|---|---|---|",
+    ]
+    for name, n, evals, ms, note in rows:
+        if note:
+            lines.append(f"| {name} | {n} | {evals} | {note} | |")
+        else:
+            lines.append(f"| {name} | {n} | {evals} | {ms:.1f} | {ms / base:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def estimator_names(requested: tuple[str, ...] | None) -> list[str]:
@@ -469,6 +535,14 @@ def run(request: CompareRequest) -> None:
             highlight=False,
         )
 
+    if settings.budget == "steptime":  # paired step times only, on the first data set
+        data = datasets[0]
+        for model in settings.models:
+            rows = paired_step_times(model, names, data.splits, settings, data.dynamic)
+            table = steptime_markdown(model, rows, settings.steps)
+            console.print(table, markup=False, highlight=False)
+            bodies.append(table)
+        datasets = []
     for data in datasets:
         console.print(f"discrete-vae-benchmark on {data.name}: {what}", markup=False, highlight=False)
         summaries = summarise(run_benchmark(settings, names, data.splits, data.dynamic, progress))
