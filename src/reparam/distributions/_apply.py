@@ -62,7 +62,10 @@ def apply(function: type[torch.autograd.Function], *args: Any) -> Any:
 def distinct(*tensors: Tensor) -> tuple[Tensor, ...]:
     """``tensors`` with each repeat of an earlier one (the same object) replaced by a view of
     it (same values, same autograd history), so an ``autograd.Function`` under
-    ``torch.compile`` receives no tensor twice."""
+    ``torch.compile`` receives no tensor twice; outside compilation ``tensors`` as given (eager
+    autograd and ``torch.func`` accept repeats; the check would cost ~n^2/2 comparisons)."""
+    if not torch.compiler.is_compiling():
+        return tensors
     out: list[Tensor] = []
     for t in tensors:
         repeat = False

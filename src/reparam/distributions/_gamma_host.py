@@ -324,6 +324,7 @@ def shared_sample_grad(grad: Tensor, sample: Tensor, a: float, log_space: bool) 
         g = _temme_lean(x, a, max(-eta_low, eta_high) / MAX_ETA)
         scale = 1.0
     else:
+        lean: Tensor | None
         if n > LEAN_MAX:
             x = torch.exp(sample) if log_space else sample
             lean = _series_large(x, a, sample if log_space else None)

@@ -52,6 +52,8 @@ from torch import Tensor
 from torch.distributions import Distribution
 from torch.distributions.transforms import Transform
 
+from reparam.distributions._apply import apply
+
 _Ctx = Any
 _Path = tuple[str | int, ...]
 Family = Callable[[Sequence[Tensor]], tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]]
@@ -446,7 +448,7 @@ def implicit_surrogate(
     if family is None:
         params = _graph_leaves(cdf0)
     problem = _Problem(cdf, p, family)
-    z: Tensor = _ImplicitRoot.apply(z0, cdf0, weight, problem, *params)  # apply: Any
+    z: Tensor = apply(_ImplicitRoot, z0, cdf0, weight, problem, *params)
     return z
 
 

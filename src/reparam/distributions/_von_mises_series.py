@@ -254,7 +254,8 @@ def normal_sample_grad(x: Tensor, kappa: Tensor) -> Tensor:
     d_denom = (24.0 - 2.0 * ds2) / 3.0 - ((2.0 * s2 + 1.75) * ds2 * cc - b * (24.0 - ds2)) / (cc * cc)
     y = s - s * s2 * inv * inv
     dy = ds * (1.0 - 3.0 * s2 * inv * inv) + 2.0 * s * s2 * inv * inv * inv * d_denom
-    return -dy * torch.exp(2.0 * k * half_sin * half_sin - 0.5 * y * y + log_norm)
+    out: Tensor = -dy * torch.exp(2.0 * k * half_sin * half_sin - 0.5 * y * y + log_norm)
+    return out
 
 
 def _log_density(x: Tensor, kappa: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from torch import Tensor
 from torch.distributions import VonMises as _TorchVonMises
 from torch.special import i0e
 
+from reparam.distributions._apply import apply
 from reparam.distributions._checks import check_finite, check_positive_finite, validation_enabled
 from reparam.distributions._surrogate import (
     PathwiseSample,
@@ -91,7 +92,7 @@ def _flat_args(x: Tensor, concentration: Tensor) -> tuple[Tensor, Tensor]:
 
 def von_mises_cdf(x: Tensor, concentration: Tensor) -> Tensor:
     """CDF of the von Mises with mean 0 at ``x`` in ``[-pi, pi]``, float64, differentiable in both."""
-    cdf: Tensor = _VonMisesCDF.apply(*_flat_args(x, concentration))[0]  # apply: Any
+    cdf: Tensor = apply(_VonMisesCDF, *_flat_args(x, concentration))[0]
     return cdf
 
 
@@ -237,5 +238,5 @@ class VonMises(_TorchVonMises):
         Reverse mode only: forward mode (``torch.func.jvp``, ``jacfwd``) raises, naming the fix."""
         check_no_forward_mode("VonMises.rsample")
         x0, offset = self._centered(torch.Size(sample_shape))
-        x: Tensor = PathwiseSample.apply(self.concentration, x0, _VonMisesSpec())  # apply: Any
+        x: Tensor = apply(PathwiseSample, self.concentration, x0, _VonMisesSpec())
         return _wrap(x + offset + self.loc.double()).to(self.loc.dtype)
