@@ -110,3 +110,40 @@ def test_compiled_rsample_and_gradient_equal_eager(name: str) -> None:
     assert torch.isfinite(want_z).all() and want_z.unique().numel() > 1
     torch.testing.assert_close(got_z, want_z, rtol=RTOL, atol=ATOL)
     torch.testing.assert_close(got_grad, want_grad, rtol=RTOL, atol=ATOL)
+
+
+class _Shifted(Normal):
+    """``Normal(loc + shift, scale)`` whose ``shift`` sits in a dict (not an attribute the
+    parameter discovery sees): eager Implicit then differentiates back to the cdf graph's
+    leaves; compiled, it keeps the substituted family (no graph walk in a compiled function)."""
+
+    def __init__(self, loc: Tensor, shift: Tensor) -> None:
+        super().__init__(loc, torch.ones_like(loc), validate_args=False)
+        self.extra = {"shift": shift}
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> Tensor:
+        return super().sample(sample_shape) + self.extra["shift"].detach()
+
+    def cdf(self, value: Tensor) -> Tensor:
+        return super().cdf(value - self.extra["shift"])
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        return super().log_prob(value - self.extra["shift"])
+
+
+def test_implicit_with_a_hidden_parameter_compiles_to_the_eager_gradient() -> None:
+    # the first-order backward runs through cdf0's own graph, which reaches every tensor the
+    # cdf reads, so trusting the family under compile is exact: dz/dshift = dz/dloc = 1
+    def step(p: Tensor) -> Tensor:
+        return D.Implicit(_Shifted(p, 0.5 * p.sum())).rsample((NUM,))
+
+    torch._dynamo.reset()
+    state = torch.get_rng_state()
+    got_z, got_grad = _draw_and_grad(rp.compile(step), state)
+    want_z, want_grad = _draw_and_grad(step, state)
+    torch.testing.assert_close(got_z, want_z, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(got_grad, want_grad, rtol=RTOL, atol=ATOL)
+    # d/dp_i of sum_j w_j z_j with z = loc + shift + noise: the weights of column i, plus half
+    # of all weights through the shift
+    weights = torch.linspace(0.5, 1.5, NUM * 4, dtype=F64).reshape(NUM, 4)
+    torch.testing.assert_close(want_grad, weights.sum(0) + 0.5 * weights.sum(), rtol=1e-12, atol=0)
