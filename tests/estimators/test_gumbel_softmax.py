@@ -134,6 +134,41 @@ def test_decoupled_forward_samples_the_tempered_distribution(family: str) -> Non
     assert ((z.mean(0) - p).abs() < 5 * torch.sqrt(p * (1 - p) / n)).all()
 
 
+def _hard_counts(name: str, logits: torch.Tensor, n: int) -> torch.Tensor:
+    """Category counts of the ``n`` hard forward draws of the registry's estimator ``name``."""
+    from reparam.estimators.registry import make_estimator
+
+    seen: list[torch.Tensor] = []
+    make_estimator(name)(lambda z: seen.append(z.detach()) or z.sum(-1), OneHotCategorical(logits=logits), n)
+    return seen[0].reshape(n, -1).sum(0)
+
+
+def _chi_square(counts: torch.Tensor, p: torch.Tensor) -> float:
+    expected = counts.sum() * p
+    return float(((counts - expected).pow(2) / expected).sum())
+
+
+def test_registry_decoupled_is_not_gumbel_st() -> None:
+    # The registry's gumbel-decoupled must not be gumbel-st under another name (it was, with
+    # forward_temperature=1): its hard draws follow softmax(logits / tau_f), gumbel-st's follow
+    # q = softmax(logits). Pearson chi-square goodness of fit, 3 degrees of freedom: accept below
+    # chi2.isf(1e-6, 3) = 30.66 (false-alarm rate 1e-6 per check). Power: with n = 20,000 the
+    # tempered draws give an expected statistic against q of about 0.153 n = 3,050, far above it.
+    from scipy.stats import chi2
+
+    from reparam.estimators.registry import make_estimator
+
+    tau_f = make_estimator("gumbel-decoupled").forward_temperature
+    assert tau_f is not None and tau_f != 1.0
+    n, limit = 20_000, float(chi2.isf(1e-6, 3))
+    logits = torch.tensor([1.5, -0.5, 0.0, 2.0], dtype=torch.float64)
+    q, tempered = torch.softmax(logits, -1), torch.softmax(logits / tau_f, -1)
+    decoupled, st = _hard_counts("gumbel-decoupled", logits, n), _hard_counts("gumbel-st", logits, n)
+    assert _chi_square(decoupled, tempered) < limit
+    assert _chi_square(st, q) < limit
+    assert _chi_square(decoupled, q) > limit  # the estimators differ: decoupled does not sample q
+
+
 def test_decoupled_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="only with straight_through='decoupled'"):
         rp.GumbelSoftmax(0.5, straight_through=True, backward_temperature=0.3)
