@@ -101,10 +101,12 @@ def parse_dynamic(text: str) -> dict[str, bool | None]:
     return {"dynamic": {"none": None, "true": True, "false": False}[text.lower()]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def parse_common(doc: str | None, steps: int, only_help: str | None = None) -> argparse.Namespace:
+    """The options both compile benchmarks take (``doc``: the script's docstring, for --help);
+    seeds, sets the thread count, prints the setup."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--backend", default="inductor")
     parser.add_argument("--threads", type=int, default=1,
                         help="intra-op threads (1: steadier on a shared machine, where a parallel "
@@ -113,14 +115,19 @@ def main() -> None:
     parser.add_argument("--dynamic", default="default",
                         help="none, true or false: torch.compile's dynamic for both settings "
                         "(default: each setting's own, None for torch.compile, False for rp.compile)")
-    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--only", nargs="*", default=None, help=only_help)
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    settings, dynamic = tuple(args.settings), parse_dynamic(args.dynamic)
     print(f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
           f"dynamic={args.dynamic}; default: torch.compile(step, fullgraph=True); "
           "recommended: rp.compile(step)")
+    return args
+
+
+def main() -> None:
+    args = parse_common(__doc__, steps=30)
+    settings, dynamic = tuple(args.settings), parse_dynamic(args.dynamic)
     header("estimator", settings)
     ratios: dict[str, list[float]] = {}
     for name in args.only or sorted(CASES):

@@ -26,7 +26,6 @@ the fixed cost of calling a compiled function.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -43,7 +42,7 @@ from reparam.models.discrete_vae import DiscreteVAE, DiscreteVAEConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "estimators"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compile import SETTINGS, compile_with, header, paired_rounds, parse_dynamic, summary
+from bench_compile import compile_with, header, paired_rounds, parse_common, parse_dynamic, summary
 from estimator_cases import forward
 
 Case = Callable[[], tuple[Callable[[], Tensor], list[Tensor]]]  # () -> (step, leaves to clear)
@@ -138,23 +137,8 @@ def _time(step: Callable[[], Tensor], leaves: list[Tensor], steps: int) -> float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--backend", default="inductor")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (1: steadier when shared)")
-    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
-    parser.add_argument("--dynamic", default="default",
-                        help="none, true or false: torch.compile's dynamic for both settings "
-                        "(default: each setting's own, None for torch.compile, False for rp.compile)")
-    parser.add_argument("--only", nargs="*", default=None, help="substrings of case names")
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
+    args = parse_common(__doc__, steps=10, only_help="substrings of case names")
     settings, dynamic = tuple(args.settings), parse_dynamic(args.dynamic)
-    print(f"torch {torch.__version__}, backend={args.backend}, threads={torch.get_num_threads()}, "
-          f"dynamic={args.dynamic}; default: torch.compile(step, fullgraph=True); "
-          "recommended: rp.compile(step)")
     header("step", settings)
     ratios: dict[str, list[float]] = {}
     for name, build in _cases().items():
