@@ -107,7 +107,10 @@ class GumbelSoftmax:
     :math:`h + y_b - \mathrm{sg}(y_b)`, :math:`y_b = \mathrm{softmax}(z/\tau_b)`. With
     :math:`\tau_f = 1` it is plain straight-through Gumbel-softmax at :math:`\tau_b`. Bernoulli:
     the same with logistic noise and ``sigmoid``. Biased in the gradient, and in the value too
-    unless :math:`\tau_f = 1`.
+    unless :math:`\tau_f = 1`: with :math:`\tau_f \ne 1` both target
+    :math:`\mathbb{E}_{\mathrm{softmax}(\alpha/\tau_f)}[f]`, not :math:`\mathbb{E}_q[f]`. The
+    registry's ``gumbel-decoupled`` uses :math:`\tau_f = 0.75, \tau_b = 0.5` (chosen on the
+    discrete-VAE benchmark, ``docs/studies/discrete-vae-benchmark.md``).
 
     **Count latents** (Joo et al. 2020): for ``q`` a ``Poisson``, ``Binomial`` or ``Geometric``
     pass ``truncation=K``; the count is treated as a categorical over :math:`\{0, \dots, K-1\}`
