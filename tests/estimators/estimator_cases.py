@@ -44,7 +44,7 @@ CASES: dict[str, tuple[Callable[[], object], str]] = {
     "GumbelSoftmax(straight_through)": (lambda: rp.GumbelSoftmax(0.5, straight_through=True), "onehot"),
     "GumbelSoftmax(decoupled)": (
         lambda: rp.GumbelSoftmax(
-            straight_through="decoupled", forward_temperature=1.0, backward_temperature=0.5
+            straight_through="decoupled", forward_temperature=0.75, backward_temperature=0.5
         ),
         "onehot",
     ),
