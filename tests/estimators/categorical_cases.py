@@ -32,6 +32,15 @@ def coupled_cost(z: Tensor) -> Tensor:
     return (z0 - 1.2) ** 2 * (z1 + 0.5) - 0.7 * z0 * z2 + z1 * z2**2
 
 
+BILINEAR = torch.tensor([[0.3, -1.0, 2.0], [1.5, 0.0, -0.5], [-1.0, 2.5, 0.7]], dtype=torch.float64)
+
+
+def onehot_cost(y: Tensor) -> Tensor:
+    """Bilinear cost of two one-hot variables (event dims of an Independent), ``y_0^T B y_1``."""
+    y = y.to(torch.float64)
+    return torch.einsum("...i,ij,...j->...", y[..., 0, :], BILINEAR, y[..., 1, :])
+
+
 def toy_cost(z: Tensor) -> Tensor:
     """One variable (trailing dim of size 1): ``sum_k (onehot(z)_k - t_k)^2``."""
     table = ((torch.eye(4, dtype=torch.float64) - TOY_TARGET) ** 2).sum(-1)

@@ -25,6 +25,7 @@ from categorical_cases import (
     exact_gradient,
     log_variance_ratio,
     max_abs_z,
+    onehot_cost,
     replicated,
     toy_cost,
 )
@@ -32,13 +33,6 @@ from categorical_cases import (
 # z-tests: |z| < 5 per coordinate, two-sided false-alarm rate 5.7e-7 per coordinate (at most 12
 # coordinates per test: < 7e-6 per test).
 
-T = torch.tensor([[0.3, -1.0, 2.0], [1.5, 0.0, -0.5], [-1.0, 2.5, 0.7]], dtype=torch.float64)
-
-
-def onehot_cost(y: Tensor) -> Tensor:
-    """Bilinear cost of two one-hot variables (event dims of an Independent), ``y_0^T T y_1``."""
-    y = y.to(torch.float64)
-    return torch.einsum("...i,ij,...j->...", y[..., 0, :], T, y[..., 1, :])
 
 
 def test_unbiased_on_a_coupled_cost_of_three_categoricals() -> None:
