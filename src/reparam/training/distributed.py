@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -69,10 +71,25 @@ class World:
         return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
 
 
+LEAVE_TIMEOUT = timedelta(seconds=60)
+
+
 def leave_world() -> None:
-    """Destroy the process group :func:`join_world` created (a no-op without one)."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """Destroy the process group :func:`join_world` created (a no-op without one).
+
+    The ranks first wait for each other (at most :data:`LEAVE_TIMEOUT`; a rank that died is
+    reported by the barrier and then left): a rank that tears gloo down while a peer is still
+    talking to it aborted the process at exit ("terminate called without an active exception")."""
+    if not dist.is_initialized():
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=LEAVE_TIMEOUT)
+        else:
+            dist.barrier()
+    except RuntimeError as error:  # a peer gone: nothing left to wait for
+        print(f"reparam: leaving the process group without every rank: {error}", file=sys.stderr)
+    dist.destroy_process_group()
 
 
 def local_rank() -> int:
