@@ -94,3 +94,23 @@ def log_variance_ratio(ours: Tensor, theirs: Tensor) -> tuple[float, float]:
 
     (v1, rel1), (v2, rel2) = spread(ours), spread(theirs)
     return math.log(v1 / v2), math.sqrt(rel1**2 + rel2**2)
+
+
+MASKED_LOGITS = torch.tensor(
+    [[0.3, -math.inf, 1.0, 0.2], [-math.inf, 0.2, -math.inf, 0.0]], dtype=torch.float64
+)
+
+
+def masked_and_limit(estimator: object, seed: int) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """``(value, gradient)`` of ``estimator`` (3 samples, a coupled cost) at
+    :data:`MASKED_LOGITS` and at the stand-in ``-800`` for ``-inf`` (``exp(-800) == 0`` in
+    float64), both from the same random numbers (``torch.manual_seed(seed)`` before each)."""
+    outs = []
+    for value in (MASKED_LOGITS, MASKED_LOGITS.nan_to_num(neginf=-800.0)):
+        leaf = value.clone().requires_grad_(True)
+        torch.manual_seed(seed)
+        cost = lambda z: coupled_cost(torch.cat([z, z[..., :1]], -1))  # noqa: E731
+        v = estimator(cost, Categorical(logits=leaf), 3)  # type: ignore[operator]
+        outs.append((v.detach(), torch.autograd.grad(v, leaf)[0]))
+    return outs[0], outs[1]
+

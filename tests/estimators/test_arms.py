@@ -89,19 +89,6 @@ def test_variance_at_most_disarms_at_equal_evaluations() -> None:
     assert log_ratio + 5 * se < math.log(0.9), (log_ratio, se)
 
 
-def test_one_call_and_cost() -> None:
-    calls: list[int] = []
-
-    def f(b: Tensor) -> Tensor:
-        calls.append(b.shape[0])
-        return b.sum(-1)
-
-    q = Bernoulli(probs=torch.full((3,), 0.3, requires_grad=True))
-    rp.ARMS()(f, q, 5)
-    assert calls == [5]
-    assert rp.ARMS().evaluations(q, 5) == 5
-
-
 def test_fewer_than_two_samples_is_refused() -> None:
     q = Bernoulli(logits=torch.zeros(3, requires_grad=True))
     with pytest.raises(ValueError, match="num_samples >= 2"):

@@ -22,9 +22,11 @@ from reparam.estimators.carms import _log_pair_weights, _pair_sums, dirichlet_co
 sys.path.insert(0, str(Path(__file__).parent))  # the shared cases beside this file
 from categorical_cases import (
     COUPLED_LOGITS,
+    MASKED_LOGITS,
     coupled_cost,
     exact_gradient,
     log_variance_ratio,
+    masked_and_limit,
     max_abs_z,
     onehot_cost,
     replicated,
@@ -106,15 +108,8 @@ def test_unbiased_for_independent_onehot_with_masked_category() -> None:
 
 
 def test_masked_logits_give_the_limit_with_the_same_random_numbers() -> None:
-    logits = torch.tensor([[0.3, -math.inf, 1.0, 0.2], [-math.inf, 0.2, -math.inf, 0.0]], dtype=torch.float64)
-    outs = []
-    for value in (logits, logits.nan_to_num(neginf=-800.0)):  # exp(-800) == 0 in float64
-        leaf = value.clone().requires_grad_(True)
-        torch.manual_seed(seeded(7))
-        v = rp.CARMS()(lambda z: coupled_cost(torch.cat([z, z[..., :1]], -1)), Categorical(logits=leaf), 3)
-        outs.append((v.detach(), torch.autograd.grad(v, leaf)[0]))
-    (v_inf, g_inf), (v_lim, g_lim) = outs
-    finite = torch.isfinite(logits)
+    (v_inf, g_inf), (v_lim, g_lim) = masked_and_limit(rp.CARMS(), seeded(7))
+    finite = torch.isfinite(MASKED_LOGITS)
     assert torch.isfinite(v_inf) and torch.isfinite(g_inf).all()
     assert bool((g_inf[~finite] == 0).all())
     torch.testing.assert_close(v_inf, v_lim, rtol=1e-12, atol=1e-12)

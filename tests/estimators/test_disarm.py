@@ -28,19 +28,6 @@ def test_variance_is_at_most_arms(bernoulli_case) -> None:
     assert disarm < 1.1 * arm
 
 
-def test_one_call_and_cost() -> None:
-    calls: list[int] = []
-
-    def f(b: torch.Tensor) -> torch.Tensor:
-        calls.append(b.shape[0])
-        return b.sum(-1)
-
-    q = Bernoulli(probs=torch.full((3,), 0.3, requires_grad=True))
-    rp.DisARM()(f, q, 5)
-    assert calls == [10]
-    assert rp.DisARM().evaluations(q, 5) == 10
-
-
 def test_extreme_logits_stay_finite() -> None:
     logits = torch.tensor([-40.0, 0.0, 40.0], requires_grad=True)
     value = rp.DisARM()(lambda b: (b - 0.3).pow(2).sum(-1), Bernoulli(logits=logits), 4)

@@ -116,19 +116,6 @@ def test_zero_coefficient_is_rloo() -> None:
     torch.testing.assert_close(logits.grad, ref.grad)
 
 
-def test_one_call_and_cost() -> None:
-    calls: list[int] = []
-
-    def f(b: Tensor) -> Tensor:
-        calls.append(b.shape[0])
-        return b.sum(-1)
-
-    q = Bernoulli(probs=torch.full((3,), 0.3, requires_grad=True))
-    rp.DoubleCV()(f, q, 5)
-    assert calls == [5]
-    assert rp.DoubleCV().evaluations(q, 5) == 5
-
-
 def test_non_differentiable_cost_falls_back_to_rloo() -> None:
     table = torch.tensor([0.3, 1.7])
     logits = torch.zeros(3, requires_grad=True)
